@@ -1,0 +1,77 @@
+/**
+ * The callbacks Envoy calls, exported by every filter module (`export * from "<this file>"` in the entry file).
+ * They dispatch by context id (abi/registry.ts) to RootContext / HttpContext objects.
+ * Body and trailer callbacks live in exports-body.ts so that filters which do not need them are never called for them.
+ */
+import { BufferType, FilterHeadersStatus } from "./types";
+import { getBuffer } from "../host";
+import { roots, streams, createRoot, streamContext, forget } from "./registry";
+// The module's abort handler (asc --use abort=...) must be part of every program.
+import "./abort";
+
+
+/** ABI marker: Envoy looks for this export to pick ABI 0.2.1. Never called. */
+export function proxy_abi_version_0_2_1(): void {}
+
+/** The host allocates returned data in our memory through this (cpp-host prefers `malloc`). */
+export function malloc(size: usize): usize {
+  return heap.alloc(size);
+}
+
+export function proxy_on_context_create(id: u32, parentId: u32): void {
+  if (parentId == 0) {
+    roots.set(id, createRoot(id));
+    return;
+  }
+  if (!roots.has(parentId)) return;
+  const ctx = roots.get(parentId).newHttpContext(id);
+  if (ctx !== null) streams.set(id, ctx);
+}
+
+export function proxy_on_vm_start(id: u32, size: u32): bool {
+  if (!roots.has(id)) return false;
+  return roots.get(id).onVmStart(size > 0 ? getBuffer(BufferType.VmConfiguration, 0, size) : new ArrayBuffer(0));
+}
+
+export function proxy_on_configure(id: u32, size: u32): bool {
+  if (!roots.has(id)) return false;
+  return roots.get(id).onConfigure(size > 0 ? getBuffer(BufferType.PluginConfiguration, 0, size) : new ArrayBuffer(0));
+}
+
+export function proxy_on_tick(id: u32): void {
+  if (roots.has(id)) roots.get(id).onTick();
+}
+
+export function proxy_on_http_call_response(id: u32, token: u32, numHeaders: u32, bodySize: u32, numTrailers: u32): void {
+  if (roots.has(id)) roots.get(id).onHttpCallResponse(token, numHeaders, bodySize, numTrailers);
+}
+
+export function proxy_on_request_headers(id: u32, numHeaders: u32, endOfStream: bool): u32 {
+  const s = streamContext(id);
+  return s !== null ? s.onRequestHeaders(numHeaders, endOfStream) : FilterHeadersStatus.Continue;
+}
+
+export function proxy_on_response_headers(id: u32, numHeaders: u32, endOfStream: bool): u32 {
+  const s = streamContext(id);
+  return s !== null ? s.onResponseHeaders(numHeaders, endOfStream) : FilterHeadersStatus.Continue;
+}
+
+export function proxy_on_log(id: u32): void {
+  const s = streamContext(id);
+  if (s !== null) s.onLog();
+}
+
+export function proxy_on_done(id: u32): bool {
+  const s = streamContext(id);
+  if (s !== null) {
+    s.onDone();
+    return true;
+  }
+  if (roots.has(id)) return roots.get(id).onDone();
+  return true;
+}
+
+export function proxy_on_delete(id: u32): void {
+  forget(id);
+}
+

@@ -1,0 +1,385 @@
+/**
+ * Safe wrappers over the raw host imports. Each returns plain AssemblyScript values; NotFound becomes "absent"
+ * (null, false or a default) and buffers the host allocated in our memory are copied out and freed at once.
+ */
+import * as abi from "./abi/imports";
+import { WasmResult, MapType, BufferType, MetricType, LogLevel, GrpcStatus } from "./abi/types";
+
+// Out-parameter words the host writes into: static memory, so no allocation per call.
+const OUT_A: usize = memory.data(8, 8);
+const OUT_B: usize = memory.data(8, 8);
+const OUT_C: usize = memory.data(8, 8);
+
+/** A string encoded to UTF-8 once (header names, property paths, shared-data keys): reuse it on hot paths. */
+@final
+export class Str {
+  readonly bytes: ArrayBuffer;
+  constructor(public readonly text: string) {
+    this.bytes = String.UTF8.encode(text);
+  }
+  @inline get ptr(): usize { return changetype<usize>(this.bytes); }
+  @inline get len(): usize { return <usize>this.bytes.byteLength; }
+}
+
+/** A property path: segments joined by NUL, as the host expects (e.g. `Path.of(["xds", "cluster_name"])`). */
+export function propertyPath(segments: string[]): Str {
+  return new Str(segments.join("\0"));
+}
+
+@inline function takeString(): string {
+  const ptr = load<usize>(OUT_A);
+  const len = load<u32>(OUT_B);
+  if (len == 0) return "";
+  const s = String.UTF8.decodeUnsafe(ptr, len);
+  heap.free(ptr);
+  return s;
+}
+
+@inline function takeBuffer(): ArrayBuffer {
+  const ptr = load<usize>(OUT_A);
+  const len = load<u32>(OUT_B);
+  const buf = new ArrayBuffer(<i32>len);
+  if (len != 0) {
+    memory.copy(changetype<usize>(buf), ptr, len);
+    heap.free(ptr);
+  }
+  return buf;
+}
+
+/** Fails loudly on a result the binding does not expect: a module bug, not a runtime condition. */
+function unexpected(what: string, r: i32): void {
+  abort("host call " + what + " returned WasmResult " + r.toString());
+}
+
+// ---------------------------------------------------------------- logging
+
+let cachedLogLevel: i32 = LogLevel.Info;
+
+/** Re-reads the host's `wasm` logger level (done at configure and on every tick, not per log line). */
+export function refreshLogLevel(): i32 {
+  if (abi.proxy_get_log_level(OUT_A) == WasmResult.Ok) cachedLogLevel = load<i32>(OUT_A);
+  return cachedLogLevel;
+}
+
+/** True when a line at `level` would be written: check it before building a message on a hot path. */
+@inline export function logEnabled(level: LogLevel): bool {
+  return <i32>level >= cachedLogLevel;
+}
+
+export function log(level: LogLevel, message: string): void {
+  if (<i32>level < cachedLogLevel) return;
+  const buf = String.UTF8.encode(message);
+  abi.proxy_log(level, changetype<usize>(buf), <usize>buf.byteLength);
+}
+
+// ---------------------------------------------------------------- clock and timers
+
+/** Wall-clock time in nanoseconds since the epoch. */
+export function nowNs(): i64 {
+  abi.proxy_get_current_time_nanoseconds(OUT_A);
+  return load<i64>(OUT_A);
+}
+
+/** Wall-clock time in milliseconds since the epoch. */
+@inline export function nowMs(): i64 {
+  return nowNs() / 1_000_000;
+}
+
+/** Sets the calling root context's tick period; 0 disables it. */
+export function setTickPeriodMs(ms: u32): void {
+  abi.proxy_set_tick_period_milliseconds(ms);
+}
+
+// ---------------------------------------------------------------- randomness
+
+let rngState: u64 = 0;
+
+/** A fast xorshift64* generator seeded from the host's entropy (WASI random_get) on first use. */
+export function randomU64(): u64 {
+  if (rngState == 0) {
+    abi.random_get(OUT_A, 8);
+    rngState = load<u64>(OUT_A) | 1;
+  }
+  let x = rngState;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  rngState = x;
+  return x * 0x2545F4914F6CDD1D;
+}
+
+/** Uniform in [0, 1). */
+export function randomF64(): f64 {
+  return <f64>(randomU64() >> 11) / 9007199254740992.0;
+}
+
+// ---------------------------------------------------------------- headers
+
+/** First value of header `name` in `map`, or null when absent (or the map is not available now). */
+export function getHeader(map: MapType, name: Str): string | null {
+  const r = abi.proxy_get_header_map_value(map, name.ptr, name.len, OUT_A, OUT_B);
+  if (r == WasmResult.Ok) return takeString();
+  return null;
+}
+
+/** Appends a value. Returns false when the map is not writable at this point of the stream. */
+export function addHeader(map: MapType, name: Str, value: string): bool {
+  const v = String.UTF8.encode(value);
+  return abi.proxy_add_header_map_value(map, name.ptr, name.len, changetype<usize>(v), <usize>v.byteLength) == WasmResult.Ok;
+}
+
+/** Sets (overwrites) a header. Returns false when the map is not writable at this point of the stream. */
+export function replaceHeader(map: MapType, name: Str, value: string): bool {
+  const v = String.UTF8.encode(value);
+  return abi.proxy_replace_header_map_value(map, name.ptr, name.len, changetype<usize>(v), <usize>v.byteLength) == WasmResult.Ok;
+}
+
+/** Removes every value of a header (Ok when absent). Returns false when the map is not writable. */
+export function removeHeader(map: MapType, name: Str): bool {
+  return abi.proxy_remove_header_map_value(map, name.ptr, name.len) == WasmResult.Ok;
+}
+
+/** One header (or metadata) pair. */
+export class HeaderPair {
+  constructor(public name: string, public value: string) {}
+}
+
+/** Every pair of a map, in the host's order (pseudo-headers first); empty when unavailable. */
+export function getHeaderPairs(map: MapType): HeaderPair[] {
+  const r = abi.proxy_get_header_map_pairs(map, OUT_A, OUT_B);
+  const out = new Array<HeaderPair>();
+  if (r != WasmResult.Ok) return out;
+  const buf = takeBuffer();
+  return deserializePairs(buf);
+}
+
+/** Replaces the whole map (the host wipes it first). */
+export function setHeaderPairs(map: MapType, pairs: HeaderPair[]): bool {
+  const buf = serializePairs(pairs);
+  return abi.proxy_set_header_map_pairs(map, changetype<usize>(buf), <usize>buf.byteLength) == WasmResult.Ok;
+}
+
+/**
+ * Serializes pairs as the host expects: u32 count, count x (u32 keyLen, u32 valueLen), then each key and value
+ * NUL-terminated. Little-endian. The host silently treats a malformed buffer as an empty map, so this must be exact.
+ */
+export function serializePairs(pairs: HeaderPair[]): ArrayBuffer {
+  const n = pairs.length;
+  const names = new Array<ArrayBuffer>(n);
+  const values = new Array<ArrayBuffer>(n);
+  let size: i32 = 4 + n * 8;
+  for (let i = 0; i < n; i++) {
+    const k = String.UTF8.encode(pairs[i].name);
+    const v = String.UTF8.encode(pairs[i].value);
+    names[i] = k;
+    values[i] = v;
+    size += k.byteLength + v.byteLength + 2;
+  }
+  const buf = new ArrayBuffer(size);
+  const base = changetype<usize>(buf);
+  store<u32>(base, <u32>n);
+  let data = base + 4 + <usize>n * 8;
+  for (let i = 0; i < n; i++) {
+    const k = names[i];
+    const v = values[i];
+    store<u32>(base + 4 + <usize>i * 8, <u32>k.byteLength);
+    store<u32>(base + 8 + <usize>i * 8, <u32>v.byteLength);
+    memory.copy(data, changetype<usize>(k), <usize>k.byteLength);
+    data += <usize>k.byteLength;
+    store<u8>(data, 0);
+    data += 1;
+    memory.copy(data, changetype<usize>(v), <usize>v.byteLength);
+    data += <usize>v.byteLength;
+    store<u8>(data, 0);
+    data += 1;
+  }
+  return buf;
+}
+
+/** Inverse of serializePairs; a truncated or inconsistent buffer yields the pairs read before the fault. */
+export function deserializePairs(buf: ArrayBuffer): HeaderPair[] {
+  const out = new Array<HeaderPair>();
+  const size = <usize>buf.byteLength;
+  if (size < 4) return out;
+  const base = changetype<usize>(buf);
+  const n = <usize>load<u32>(base);
+  if (4 + n * 8 > size) return out;
+  let data = base + 4 + n * 8;
+  const end = base + size;
+  for (let i: usize = 0; i < n; i++) {
+    const kl = <usize>load<u32>(base + 4 + i * 8);
+    const vl = <usize>load<u32>(base + 8 + i * 8);
+    if (data + kl + vl + 2 > end) break;
+    const k = String.UTF8.decodeUnsafe(data, kl);
+    data += kl + 1;
+    const v = String.UTF8.decodeUnsafe(data, vl);
+    data += vl + 1;
+    out.push(new HeaderPair(k, v));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- properties
+
+/** Raw bytes of a property, or null when it does not exist (yet) for this stream. */
+export function getProperty(path: Str): ArrayBuffer | null {
+  const r = abi.proxy_get_property(path.ptr, path.len, OUT_A, OUT_B);
+  if (r != WasmResult.Ok) return null;
+  return takeBuffer();
+}
+
+/** A string property (request.host, xds.cluster_name, upstream.address...), or null when absent. */
+export function getPropertyString(path: Str): string | null {
+  const r = abi.proxy_get_property(path.ptr, path.len, OUT_A, OUT_B);
+  if (r != WasmResult.Ok) return null;
+  return takeString();
+}
+
+/**
+ * An integer, timestamp (ns since epoch) or duration (ns) property: 8 bytes little-endian on the wire.
+ * Returns `absent` when the property does not exist or is not 8 bytes long.
+ */
+export function getPropertyI64(path: Str, absent: i64): i64 {
+  const r = abi.proxy_get_property(path.ptr, path.len, OUT_A, OUT_B);
+  if (r != WasmResult.Ok) return absent;
+  const ptr = load<usize>(OUT_A);
+  const len = load<u32>(OUT_B);
+  if (len == 0) return absent;
+  const v = len == 8 ? load<i64>(ptr) : absent;
+  heap.free(ptr);
+  return v;
+}
+
+/** Writes filter state `wasm.<path>`; false where there is no stream (e.g. a root context). */
+export function setProperty(path: Str, value: string): bool {
+  const v = String.UTF8.encode(value);
+  return abi.proxy_set_property(path.ptr, path.len, changetype<usize>(v), <usize>v.byteLength) == WasmResult.Ok;
+}
+
+// ---------------------------------------------------------------- buffers
+
+/** The whole of a buffer (plugin or VM configuration, bodies, call responses); empty when unavailable. */
+export function getBuffer(type: BufferType, start: u32 = 0, maxLen: u32 = 0xFFFFFFFF): ArrayBuffer {
+  const r = abi.proxy_get_buffer_bytes(type, start, maxLen, OUT_A, OUT_B);
+  if (r != WasmResult.Ok) return new ArrayBuffer(0);
+  return takeBuffer();
+}
+
+// ---------------------------------------------------------------- local replies, streams, route cache
+
+/**
+ * Answers the stream locally: later filters and the router never see the request. `details` becomes
+ * `response.code_details` (spaces -> `_`). Pass grpcStatus GrpcStatus.None for plain HTTP.
+ */
+export function sendLocalResponse(status: u32, details: string, body: string, headers: HeaderPair[], grpcStatus: i32 = GrpcStatus.None): bool {
+  const d = String.UTF8.encode(details);
+  const b = String.UTF8.encode(body);
+  const h = serializePairs(headers);
+  return abi.proxy_send_local_response(
+    status, changetype<usize>(d), <usize>d.byteLength, changetype<usize>(b), <usize>b.byteLength,
+    changetype<usize>(h), <usize>h.byteLength, grpcStatus) == WasmResult.Ok;
+}
+
+/** Resumes a paused request (0) or response (1). */
+export function continueStream(stream: i32): bool {
+  return abi.proxy_continue_stream(stream) == WasmResult.Ok;
+}
+
+const CLEAR_ROUTE_CACHE = new Str("clear_route_cache");
+
+/** Makes Envoy re-select the route after a request-header change (Envoy 1.33+; false on older ones). */
+export function clearRouteCache(): bool {
+  return abi.proxy_call_foreign_function(CLEAR_ROUTE_CACHE.ptr, CLEAR_ROUTE_CACHE.len, 0, 0, 0, 0) == WasmResult.Ok;
+}
+
+/** Calls a host foreign function; null when it is unknown or fails. */
+export function callForeignFunction(name: Str, args: ArrayBuffer): ArrayBuffer | null {
+  const r = abi.proxy_call_foreign_function(name.ptr, name.len, changetype<usize>(args), <usize>args.byteLength, OUT_A, OUT_B);
+  if (r != WasmResult.Ok) return null;
+  return takeBuffer();
+}
+
+/** Routes later host calls of this callback to another context (e.g. a stream, from an http-call response). */
+export function setEffectiveContext(contextId: u32): bool {
+  return abi.proxy_set_effective_context(contextId) == WasmResult.Ok;
+}
+
+// ---------------------------------------------------------------- http callouts
+
+/**
+ * Sends an HTTP request to an Envoy cluster; the answer arrives at the owning root context's onHttpCallResponse.
+ * Headers must hold :method, :path and :authority. Returns the token, or 0 when the host refused the call.
+ */
+export function httpCall(cluster: string, headers: HeaderPair[], body: string, timeoutMs: u32): u32 {
+  const c = String.UTF8.encode(cluster);
+  const h = serializePairs(headers);
+  const b = String.UTF8.encode(body);
+  const t = serializePairs([]);
+  const r = abi.proxy_http_call(
+    changetype<usize>(c), <usize>c.byteLength, changetype<usize>(h), <usize>h.byteLength,
+    changetype<usize>(b), <usize>b.byteLength, changetype<usize>(t), <usize>t.byteLength, timeoutMs, OUT_A);
+  return r == WasmResult.Ok ? load<u32>(OUT_A) : 0;
+}
+
+/** Status of the last failed call of the root context (11 "reset" after a failed http call). */
+export function getStatusCode(): u32 {
+  if (abi.proxy_get_status(OUT_A, OUT_B, OUT_C) != WasmResult.Ok) return 0;
+  const ptr = load<usize>(OUT_B);
+  if (load<u32>(OUT_C) != 0) heap.free(ptr);
+  return load<u32>(OUT_A);
+}
+
+// ---------------------------------------------------------------- shared data
+
+/** A shared-data value with the CAS token its next conditional write must present. */
+export class SharedValue {
+  constructor(public data: ArrayBuffer, public cas: u32) {}
+}
+
+/** Reads a key of the VM-id-wide shared store, or null when the key was never written. */
+export function getSharedData(key: Str): SharedValue | null {
+  const r = abi.proxy_get_shared_data(key.ptr, key.len, OUT_A, OUT_B, OUT_C);
+  if (r == WasmResult.NotFound) return null;
+  if (r != WasmResult.Ok) { unexpected("proxy_get_shared_data", r); return null; }
+  const cas = load<u32>(OUT_C);
+  return new SharedValue(takeBuffer(), cas);
+}
+
+/**
+ * Writes a key. With cas != 0 the write succeeds only if nobody wrote since that read (false on a CAS
+ * mismatch: read again and retry). cas 0 writes unconditionally.
+ */
+export function setSharedData(key: Str, data: ArrayBuffer, cas: u32): bool {
+  const r = abi.proxy_set_shared_data(key.ptr, key.len, changetype<usize>(data), <usize>data.byteLength, cas);
+  if (r == WasmResult.Ok) return true;
+  if (r != WasmResult.CasMismatch) unexpected("proxy_set_shared_data", r);
+  return false;
+}
+
+// ---------------------------------------------------------------- metrics
+
+/** Defines a metric (Envoy stat `wasmcustom.<name>`); returns its id for this VM. */
+export function defineMetric(type: MetricType, name: string): u32 {
+  const n = String.UTF8.encode(name);
+  const r = abi.proxy_define_metric(type, changetype<usize>(n), <usize>n.byteLength, OUT_A);
+  if (r != WasmResult.Ok) unexpected("proxy_define_metric(" + name + ")", r);
+  return load<u32>(OUT_A);
+}
+
+@inline export function incrementMetric(id: u32, delta: i64): void {
+  abi.proxy_increment_metric(id, delta);
+}
+
+@inline export function recordMetric(id: u32, value: u64): void {
+  abi.proxy_record_metric(id, value);
+}
+
+export function getMetric(id: u32): u64 {
+  if (abi.proxy_get_metric(id, OUT_A) != WasmResult.Ok) return 0;
+  return load<u64>(OUT_A);
+}
+
+/** For a root context that deferred its on_done: tell the host it may now delete it. */
+export function rootDone(): bool {
+  return abi.proxy_done() == WasmResult.Ok;
+}

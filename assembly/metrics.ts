@@ -1,0 +1,73 @@
+/**
+ * Metrics defined once per root context, with labels encoded in the stat name, tags first:
+ * `reporter=.=outbound;.;destination_service=.=a;.;resilience_requests_total`. Envoy's bootstrap
+ * `stats_tags` (shipped in envoy-configs/stats-tags.yaml) turns each `k=.=v;.;` into a Prometheus label.
+ */
+import { defineMetric, incrementMetric, recordMetric, getMetric } from "./host";
+import { MetricType } from "./abi/types";
+
+/** Longest label value kept; longer ones are cut so a client cannot make huge stat names. */
+// @ts-ignore: decorator
+@inline export const MAX_LABEL_VALUE_LEN: i32 = 64;
+
+/** Makes a label value safe inside a tag-encoded stat name: only [A-Za-z0-9._-], at most 64 characters. */
+export function sanitizeLabelValue(value: string): string {
+  const n = min(value.length, MAX_LABEL_VALUE_LEN);
+  let clean = true;
+  for (let i = 0; i < n; i++) {
+    if (!isLabelChar(<u32>value.charCodeAt(i))) { clean = false; break; }
+  }
+  if (clean) return n == value.length ? value : value.substring(0, n);
+  let out = "";
+  for (let i = 0; i < n; i++) {
+    const c = <u32>value.charCodeAt(i);
+    out += isLabelChar(c) ? String.fromCharCode(c) : "_";
+  }
+  return out;
+}
+
+@inline function isLabelChar(c: u32): bool {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x2e || c == 0x5f || c == 0x2d;
+}
+
+/** Builds a tag-encoded name from parallel label-name and label-value lists (values are sanitized). */
+export function taggedName(labelNames: string[], labelValues: string[], name: string): string {
+  let s = "";
+  for (let i = 0; i < labelNames.length; i++) {
+    s += labelNames[i] + "=.=" + sanitizeLabelValue(labelValues[i]) + ";.;";
+  }
+  return s + name;
+}
+
+/** A monotonically increasing count. */
+@final
+export class Counter {
+  readonly id: u32;
+  constructor(readonly name: string) {
+    this.id = defineMetric(MetricType.Counter, name);
+  }
+  @inline inc(delta: i64 = 1): void { incrementMetric(this.id, delta); }
+  get value(): u64 { return getMetric(this.id); }
+}
+
+/** A value that goes up and down; shared by all worker VMs (last writer wins on set). */
+@final
+export class Gauge {
+  readonly id: u32;
+  constructor(readonly name: string) {
+    this.id = defineMetric(MetricType.Gauge, name);
+  }
+  @inline set(value: u64): void { recordMetric(this.id, value); }
+  @inline add(delta: i64): void { incrementMetric(this.id, delta); }
+  get value(): u64 { return getMetric(this.id); }
+}
+
+/** A distribution; Envoy publishes its buckets at each stats flush. */
+@final
+export class Histogram {
+  readonly id: u32;
+  constructor(readonly name: string) {
+    this.id = defineMetric(MetricType.Histogram, name);
+  }
+  @inline record(value: u64): void { recordMetric(this.id, value); }
+}

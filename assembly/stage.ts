@@ -1,0 +1,127 @@
+/**
+ * Filters as stages. A filter's host-free core is wrapped in a Stage (per plugin, per VM) that makes a StageStream
+ * per request. A single-filter module runs one stage; the combined module runs several in one Wasm filter, over one
+ * StreamView, in one pass: on request each stage may read, set headers, or answer locally (which ends the pass); at
+ * completion every stage records the outcome.
+ */
+import { FilterHeadersStatus, LogLevel } from "./abi/types";
+import { RootContext, HttpContext } from "./context";
+import { StreamView } from "./stream";
+import { nowMs, log } from "./host";
+
+/** One filter's per-plugin part: parsed config, metrics, shared-state handles. */
+export abstract class Stage {
+  /** The filter's name: config section, metric label, log prefix, shared-data key prefix. */
+  abstract get name(): string;
+  /** Per-request state, or null when this stage has nothing to do for the stream. */
+  abstract newStream(view: StreamView): StageStream | null;
+  /** Periodic work on this VM (shared-state refresh); nowMs is wall-clock milliseconds. */
+  onTick(nowMs: i64): void {}
+  /** The tick period the stage wants (0: housekeeping only). */
+  tickPeriodMs(): u32 { return 0; }
+}
+
+/** One filter's per-request part. */
+export abstract class StageStream {
+  /** On request headers. Returns false when it answered locally (the pass ends). */
+  onRequest(view: StreamView, nowMs: i64): bool { return true; }
+  /** On response headers (the response can still be changed). */
+  onResponse(view: StreamView, nowMs: i64): void {}
+  /** Stream complete: record the outcome (code, flags, attempts, duration are final). */
+  onComplete(view: StreamView, nowMs: i64): void {}
+}
+
+/** Makes the stages of a root context from its configuration; sets `error` (naming the field) on bad config. */
+export abstract class StageSetup {
+  error: string | null = null;
+  abstract build(config: ArrayBuffer): Stage[];
+}
+
+/** The per-stream HttpContext that runs a root's stages in order. */
+export class StagedHttpContext extends HttpContext {
+  private readonly view: StreamView;
+  private readonly active: StageStream[];
+
+  constructor(id: u32, root: StagedRoot) {
+    super(id, root);
+    const view = new StreamView(id);
+    const stages = root.stages;
+    const active = new Array<StageStream>();
+    for (let i = 0; i < stages.length; i++) {
+      const s = unchecked(stages[i]).newStream(view);
+      if (s !== null) active.push(s);
+    }
+    this.view = view;
+    this.active = active;
+  }
+
+  onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
+    const now = nowMs();
+    const view = this.view;
+    const active = this.active;
+    for (let i = 0; i < active.length; i++) {
+      if (!unchecked(active[i]).onRequest(view, now)) {
+        // Stages after the one that replied never saw the request: they record nothing.
+        active.length = i + 1;
+        return FilterHeadersStatus.StopIteration;
+      }
+    }
+    view.finishRequest();
+    return FilterHeadersStatus.Continue;
+  }
+
+  onResponseHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
+    const active = this.active;
+    if (active.length == 0) return FilterHeadersStatus.Continue;
+    const now = nowMs();
+    for (let i = 0; i < active.length; i++) unchecked(active[i]).onResponse(this.view, now);
+    return FilterHeadersStatus.Continue;
+  }
+
+  onLog(): void {
+    const active = this.active;
+    if (active.length == 0) return;
+    const now = nowMs();
+    for (let i = 0; i < active.length; i++) unchecked(active[i]).onComplete(this.view, now);
+  }
+}
+
+/** A root context whose behaviour is a list of stages built from the plugin configuration. */
+export class StagedRoot extends RootContext {
+  stages: Stage[] = [];
+
+  constructor(id: u32, name: string, private readonly setup: StageSetup) {
+    super(id);
+    this.name = name;
+  }
+
+  onConfigure(config: ArrayBuffer): bool {
+    super.onConfigure(config);
+    const stages = this.setup.build(config);
+    const err = this.setup.error;
+    if (err !== null) {
+      // One critical line naming the field and quoting the value; Envoy then refuses the configuration.
+      log(LogLevel.Critical, err);
+      return false;
+    }
+    this.stages = stages;
+    let period: u32 = 0;
+    for (let i = 0; i < stages.length; i++) {
+      const p = stages[i].tickPeriodMs();
+      if (p != 0 && (period == 0 || p < period)) period = p;
+    }
+    if (period != 0) this.setTickPeriod(period);
+    return true;
+  }
+
+  onTick(): void {
+    super.onTick();
+    const now = nowMs();
+    const stages = this.stages;
+    for (let i = 0; i < stages.length; i++) unchecked(stages[i]).onTick(now);
+  }
+
+  newHttpContext(id: u32): HttpContext | null {
+    return new StagedHttpContext(id, this);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * StreamView: one stream's host data, read lazily and at most once. Several filter stages asking for `:authority`
+ * cost one host call; constant names and property paths are encoded once at start. Stages read through the view and
+ * write through it, so the combined module applies every stage's header changes in one pass.
+ */
+import { MapType, GrpcStatus } from "./abi/types";
+import {
+  Str, propertyPath, getHeader, replaceHeader, removeHeader, getPropertyI64, getPropertyString,
+  sendLocalResponse, clearRouteCache, HeaderPair,
+} from "./host";
+
+export const H_AUTHORITY = new Str(":authority");
+export const H_PATH = new Str(":path");
+export const H_METHOD = new Str(":method");
+export const H_CONTENT_TYPE = new Str("content-type");
+export const H_REQUEST_ID = new Str("x-request-id");
+export const P_CLUSTER_NAME = propertyPath(["xds", "cluster_name"]);
+export const P_REQUEST_TIME = propertyPath(["request", "time"]);
+export const P_REQUEST_DURATION = propertyPath(["request", "duration"]);
+export const P_RESPONSE_CODE = propertyPath(["response", "code"]);
+export const P_RESPONSE_FLAGS = propertyPath(["response", "flags"]);
+export const P_ATTEMPT_COUNT = propertyPath(["upstream", "request_attempt_count"]);
+export const P_UPSTREAM_ADDRESS = propertyPath(["upstream", "address"]);
+
+/** Envoy's legacy response-flag bits (`response.flags`) the filters classify outcomes with. */
+export namespace ResponseFlag {
+  // @ts-ignore: decorator
+  @inline export const UPSTREAM_HEALTHY_NONE: i64 = 0x2;        // UH: no healthy upstream
+  // @ts-ignore: decorator
+  @inline export const UPSTREAM_TIMEOUT: i64 = 0x4;             // UT
+  // @ts-ignore: decorator
+  @inline export const LOCAL_RESET: i64 = 0x8;                  // LR
+  // @ts-ignore: decorator
+  @inline export const UPSTREAM_RESET: i64 = 0x10;              // UR
+  // @ts-ignore: decorator
+  @inline export const UPSTREAM_CONNECT_FAILURE: i64 = 0x20;    // UF
+  // @ts-ignore: decorator
+  @inline export const UPSTREAM_CONNECT_TERMINATION: i64 = 0x40; // UC
+  // @ts-ignore: decorator
+  @inline export const UPSTREAM_OVERFLOW: i64 = 0x80;           // UO
+  // @ts-ignore: decorator
+  @inline export const NO_ROUTE: i64 = 0x100;                   // NR
+  // @ts-ignore: decorator
+  @inline export const DOWNSTREAM_CONNECTION_TERMINATION: i64 = 0x4000; // DC
+  // @ts-ignore: decorator
+  @inline export const UPSTREAM_RETRY_LIMIT: i64 = 0x8000;      // URX
+  /** Any upstream reset, connect failure or timeout. */
+  // @ts-ignore: decorator
+  @inline export const ANY_UPSTREAM_FAILURE: i64 = 0x2 | 0x4 | 0x10 | 0x20 | 0x40 | 0x80;
+}
+
+// @ts-ignore: decorator
+@inline const UNREAD: i64 = i64.MIN_VALUE;
+// @ts-ignore: decorator
+@inline const MAX_CACHED_HEADERS: i32 = 8;
+
+/** A lazily-read view of one stream. */
+export class StreamView {
+  private headerNames: StaticArray<Str | null> = new StaticArray<Str | null>(MAX_CACHED_HEADERS);
+  private headerValues: StaticArray<string | null> = new StaticArray<string | null>(MAX_CACHED_HEADERS);
+  private headerCount: i32 = 0;
+  private cluster: string | null = null;
+  private clusterRead: bool = false;
+  private requestTime: i64 = UNREAD;
+  private code: i64 = UNREAD;
+  private flags: i64 = UNREAD;
+  private attempts: i64 = UNREAD;
+  private durationNs: i64 = UNREAD;
+  /** True once a stage changed a request header that routing may match on. */
+  routeChanged: bool = false;
+  /** True once a stage answered the stream locally. */
+  repliedLocally: bool = false;
+
+  constructor(public readonly id: u32) {}
+
+  /** First value of a request header (cached; a stage's own writes update the cache). */
+  requestHeader(name: Str): string | null {
+    for (let i = 0; i < this.headerCount; i++) {
+      if (unchecked(this.headerNames[i]) === name) return unchecked(this.headerValues[i]);
+    }
+    const v = getHeader(MapType.HttpRequestHeaders, name);
+    this.remember(name, v);
+    return v;
+  }
+
+  /** `:authority` without its port. */
+  host(): string {
+    const a = this.requestHeader(H_AUTHORITY);
+    if (a === null) return "";
+    return stripPort(a);
+  }
+
+  /** The cluster the route selected (`xds.cluster_name`), "" when there is no route. */
+  clusterName(): string {
+    if (!this.clusterRead) {
+      this.cluster = getPropertyString(P_CLUSTER_NAME);
+      this.clusterRead = true;
+    }
+    const c = this.cluster;
+    return c !== null ? c : "";
+  }
+
+  /** When the first byte of the request arrived, in ns since the epoch (0 if unknown). */
+  requestTimeNs(): i64 {
+    if (this.requestTime == UNREAD) this.requestTime = getPropertyI64(P_REQUEST_TIME, 0);
+    return this.requestTime;
+  }
+
+  /** Sets a request header (only while request headers are writable). */
+  setRequestHeader(name: Str, value: string): bool {
+    const ok = replaceHeader(MapType.HttpRequestHeaders, name, value);
+    if (ok) this.remember(name, value);
+    return ok;
+  }
+
+  /** Removes a request header (only while request headers are writable). */
+  removeRequestHeader(name: Str): bool {
+    const ok = removeHeader(MapType.HttpRequestHeaders, name);
+    if (ok) this.remember(name, null);
+    return ok;
+  }
+
+  /** Sets a header the route table matches on; the route is re-selected after all stages ran. */
+  setRoutingHeader(name: Str, value: string): bool {
+    const ok = this.setRequestHeader(name, value);
+    if (ok) this.routeChanged = true;
+    return ok;
+  }
+
+  /** Answers the request locally; later stages and the router never see it. */
+  reply(status: u32, details: string, body: string, headers: HeaderPair[], grpcStatus: i32 = GrpcStatus.None): void {
+    sendLocalResponse(status, details, body, headers, grpcStatus);
+    this.repliedLocally = true;
+  }
+
+  /** Called once after the request stages ran: re-selects the route if a routing header changed. */
+  finishRequest(): void {
+    if (this.routeChanged) clearRouteCache();
+  }
+
+  /** Final response code (0 when no response was produced, e.g. the client went away). */
+  responseCode(): i64 {
+    if (this.code == UNREAD) this.code = getPropertyI64(P_RESPONSE_CODE, 0);
+    return this.code;
+  }
+
+  /** Envoy's response-flags bitmask (ResponseFlag). */
+  responseFlags(): i64 {
+    if (this.flags == UNREAD) this.flags = getPropertyI64(P_RESPONSE_FLAGS, 0);
+    return this.flags;
+  }
+
+  /** How many times the router sent the request upstream (0: never, 2+: retried). */
+  attemptCount(): i64 {
+    if (this.attempts == UNREAD) this.attempts = getPropertyI64(P_ATTEMPT_COUNT, 0);
+    return this.attempts;
+  }
+
+  /** Request duration in nanoseconds, known at completion (on_log); -1 when the host has none. */
+  requestDurationNs(): i64 {
+    if (this.durationNs == UNREAD) this.durationNs = getPropertyI64(P_REQUEST_DURATION, -1);
+    return this.durationNs;
+  }
+
+  private remember(name: Str, value: string | null): void {
+    for (let i = 0; i < this.headerCount; i++) {
+      if (unchecked(this.headerNames[i]) === name) {
+        unchecked(this.headerValues[i] = value);
+        return;
+      }
+    }
+    if (this.headerCount < MAX_CACHED_HEADERS) {
+      unchecked(this.headerNames[this.headerCount] = name);
+      unchecked(this.headerValues[this.headerCount] = value);
+      this.headerCount++;
+    }
+  }
+}
+
+/** `host:port` -> `host`; keeps IPv6 literals (`[::1]:80` -> `[::1]`). */
+export function stripPort(authority: string): string {
+  const colon = authority.lastIndexOf(":");
+  if (colon < 0) return authority;
+  if (authority.charCodeAt(0) == 0x5b) { // '['
+    const close = authority.indexOf("]");
+    return close > 0 ? authority.substring(0, close + 1) : authority;
+  }
+  return authority.substring(0, colon);
+}

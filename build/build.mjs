@@ -1,0 +1,41 @@
+// Compiles every filters/<name>/index.ts to build/<name>.wasm (release, size-optimised) and build/<name>.debug.wasm,
+// prints sizes, and checks each module's imports against what Envoy provides (a mismatch fails the build).
+import { readdirSync, existsSync, readFileSync, statSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { checkModule } from "./wasm-imports.mjs";
+
+const root = new URL("..", import.meta.url).pathname;
+const only = process.argv.slice(2);
+const names = readdirSync(join(root, "filters"))
+  .filter((n) => existsSync(join(root, "filters", n, "index.ts")))
+  .filter((n) => only.length === 0 || only.includes(n))
+  .sort();
+if (names.length === 0) {
+  console.error("build: no filters/<name>/index.ts found" + (only.length ? ` for ${only.join(", ")}` : ""));
+  process.exit(1);
+}
+mkdirSync(join(root, "build"), { recursive: true });
+const asc = join(root, "node_modules", ".bin", "asc");
+let failed = false;
+for (const name of names) {
+  for (const target of ["release", "debug"]) {
+    const out = join("build", target === "release" ? `${name}.wasm` : `${name}.debug.wasm`);
+    const r = spawnSync(asc, [join("filters", name, "index.ts"), "--config", "asconfig.json", "--target", target, "-o", out],
+      { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+    if (r.status !== 0) {
+      console.error(`build: ${name} (${target}) failed to compile`);
+      process.exit(1);
+    }
+    const { problems, imports } = checkModule(readFileSync(join(root, out)));
+    const size = statSync(join(root, out)).size;
+    const fns = imports.filter((i) => i.kind === "function").length;
+    console.log(`${out.padEnd(36)} ${String(size).padStart(8)} bytes  ${fns} imports${problems.length ? "  INVALID" : "  ok"}`);
+    for (const p of problems) console.error(`  ${out}: ${p}`);
+    if (problems.length) failed = true;
+  }
+}
+if (failed) {
+  console.error("build: some modules import what Envoy does not provide (see above)");
+  process.exit(1);
+}

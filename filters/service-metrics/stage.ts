@@ -1,0 +1,132 @@
+/**
+ * service-metrics as a stage: per destination service and reporter, requests by response code (and class and flags),
+ * a duration histogram in milliseconds, local replies and upstream failures.
+ *
+ * Host calls per request: `:authority` (or the cluster / header) on request; response.code, response.flags,
+ * upstream.request_attempt_count, request.duration and two metric updates at completion. Series are defined once per
+ * VM on first use; the label registry is read from shared data only for a destination this VM has not seen.
+ */
+import { Stage, StageStream } from "../../assembly/stage";
+import { StreamView } from "../../assembly/stream";
+import { Counter, Histogram, taggedName } from "../../assembly/metrics";
+import { Str, getSharedData, setSharedData } from "../../assembly/host";
+import { METRIC_PREFIX } from "../../assembly/context";
+import { ServiceMetricsConfig, Naming, FILTER_NAME } from "./config";
+import { LabelRegistry, OTHER, boundedCode, codeClass, flagIndex, FLAG_LABELS, isUpstreamFailure } from "./core";
+
+/** Bounded CAS retries when two workers admit a destination at the same moment. */
+// @ts-ignore: decorator
+@inline const CAS_RETRIES: i32 = 8;
+
+/** The series of one destination service on this VM. */
+class ServiceSeries {
+  /** Request counters keyed by code * 16 + flag index. */
+  requests: Map<i32, Counter> = new Map<i32, Counter>();
+  duration: Histogram;
+  localReplies: Counter;
+  upstreamFailures: Counter;
+
+  constructor(readonly stage: ServiceMetricsStage, readonly service: string) {
+    this.duration = new Histogram(stage.seriesName(service, -1, 0, stage.durationName));
+    this.localReplies = new Counter(stage.seriesName(service, -1, 0, METRIC_PREFIX + "local_replies_total"));
+    this.upstreamFailures = new Counter(stage.seriesName(service, -1, 0, METRIC_PREFIX + "upstream_failures_total"));
+  }
+
+  requestCounter(code: i32, flags: i32): Counter {
+    const key = code * 16 + flags;
+    if (this.requests.has(key)) return this.requests.get(key);
+    const c = new Counter(this.stage.seriesName(this.service, code, flags, this.stage.requestsName));
+    this.requests.set(key, c);
+    return c;
+  }
+}
+
+export class ServiceMetricsStage extends Stage {
+  private readonly series: Map<string, ServiceSeries> = new Map<string, ServiceSeries>();
+  private readonly registryKey: Str;
+  readonly requestsName: string;
+  readonly durationName: string;
+
+  constructor(readonly config: ServiceMetricsConfig) {
+    super();
+    this.registryKey = new Str("resilience." + FILTER_NAME + "." + config.reporter + ".services");
+    const istio = config.naming == Naming.Istio;
+    this.requestsName = istio ? "istio_requests_total" : METRIC_PREFIX + "requests_total";
+    this.durationName = istio ? "istio_request_duration_milliseconds" : METRIC_PREFIX + "request_duration_milliseconds";
+  }
+
+  get name(): string { return FILTER_NAME; }
+
+  newStream(view: StreamView): StageStream | null {
+    return new ServiceMetricsStream(this);
+  }
+
+  /** The tag-encoded stat name of a series; code < 0 means a series without code labels. */
+  seriesName(service: string, code: i32, flags: i32, metric: string): string {
+    const c = this.config;
+    const names = new Array<string>();
+    const values = new Array<string>();
+    names.push("reporter"); values.push(c.reporter);
+    if (c.naming == Naming.Istio) {
+      names.push("source_workload"); values.push(c.sourceWorkload);
+      names.push("source_workload_namespace"); values.push(c.sourceNamespace);
+      names.push("destination_workload"); values.push(c.destinationWorkload);
+      names.push("destination_workload_namespace"); values.push(c.destinationNamespace);
+      names.push("destination_service_name"); values.push(service);
+    }
+    names.push("destination_service"); values.push(service);
+    if (code >= 0) {
+      names.push("response_code"); values.push(code.toString());
+      if (c.naming == Naming.Resilience) { names.push("response_code_class"); values.push(codeClass(code)); }
+      names.push("response_flags"); values.push(FLAG_LABELS[flags]);
+    }
+    return taggedName(names, values, metric);
+  }
+
+  /** This VM's series for a destination, admitting it to the shared registry or folding it into "other". */
+  seriesFor(service: string): ServiceSeries {
+    if (this.series.has(service)) return this.series.get(service);
+    const label = this.admit(service) ? service : OTHER;
+    if (label == OTHER && this.series.has(OTHER)) return this.series.get(OTHER);
+    const s = new ServiceSeries(this, label);
+    this.series.set(label, s);
+    return s;
+  }
+
+  /** Admits a destination to the registry shared by all workers, unless the cap is reached. */
+  private admit(service: string): bool {
+    if (service == OTHER) return true;
+    for (let i = 0; i < CAS_RETRIES; i++) {
+      const cur = getSharedData(this.registryKey);
+      const reg = new LabelRegistry(cur !== null ? String.UTF8.decode(cur.data) : "");
+      if (reg.has(service)) return true;
+      if (!reg.admit(service, this.config.maxServices)) return false;
+      if (setSharedData(this.registryKey, String.UTF8.encode(reg.encode()), cur !== null ? cur.cas : 0)) return true;
+    }
+    return false;
+  }
+}
+
+class ServiceMetricsStream extends StageStream {
+  private service: string = "";
+
+  constructor(readonly stage: ServiceMetricsStage) { super(); }
+
+  onRequest(view: StreamView, nowMs: i64): bool {
+    this.service = this.stage.config.destination.of(view);
+    return true;
+  }
+
+  onComplete(view: StreamView, nowMs: i64): void {
+    // A stream that never reached on_request_headers still gets its destination here (request headers are readable).
+    if (this.service.length == 0) this.service = this.stage.config.destination.of(view);
+    const s = this.stage.seriesFor(this.service.length > 0 ? this.service : "unknown");
+    const code = boundedCode(view.responseCode());
+    const flags = view.responseFlags();
+    s.requestCounter(code, flagIndex(flags)).inc();
+    const durNs = view.requestDurationNs();
+    if (durNs >= 0) s.duration.record(<u64>(durNs / 1_000_000));
+    if (view.attemptCount() == 0 && code != 0) s.localReplies.inc();
+    if (isUpstreamFailure(flags)) s.upstreamFailures.inc();
+  }
+}
