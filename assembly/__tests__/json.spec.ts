@@ -1,0 +1,356 @@
+import {
+  JsonKind,
+  JsonObject,
+  JsonValue,
+  MAX_JSON_DEPTH,
+  formatJsonNumber,
+  invalidUtf8At,
+  jsonError,
+  jsonErrorOffset,
+  parseJson,
+  parseJsonUtf8,
+  quoteJson,
+  stringifyJson,
+} from "../json";
+
+/** A table row: input and what it must give (compact JSON text, or the exact error). */
+class Row {
+  constructor(public input: string, public expected: string) {}
+}
+
+/** Each row's input must parse and re-serialize to its expected text. */
+function expectRoundTrips(rows: Row[]): void {
+  for (let i: i32 = 0; i < rows.length; i++) {
+    const value = parseJson(rows[i].input);
+    const text = value == null ? "(failed) " + jsonError : stringifyJson(value);
+    expect(text).toBe(rows[i].expected, "input: " + rows[i].input);
+  }
+}
+
+function bytesOf(values: u8[]): ArrayBuffer {
+  const buffer = new ArrayBuffer(values.length);
+  for (let i: i32 = 0; i < values.length; i++) store<u8>(changetype<usize>(buffer) + <usize>i, values[i]);
+  return buffer;
+}
+
+const VALID: Row[] = [
+  new Row("null", "null"),
+  new Row("true", "true"),
+  new Row("false", "false"),
+  new Row(' \t\r\n"x" \n', '"x"'),
+  new Row('""', '""'),
+  new Row("[]", "[]"),
+  new Row("[ ]", "[]"),
+  new Row("{}", "{}"),
+  new Row("{ \n }", "{}"),
+  new Row(' { "a" : [ 1 , { "b" : null } ] , "c" : true } ', '{"a":[1,{"b":null}],"c":true}'),
+  new Row('{"z":1,"a":2,"m":3}', '{"z":1,"a":2,"m":3}'),
+  new Row('[[],[[]],{"":{}}]', '[[],[[]],{"":{}}]'),
+  new Row('{"a":{"a":{"a":1}}}', '{"a":{"a":{"a":1}}}'),
+];
+
+const NUMBERS: Row[] = [
+  new Row("0", "0"),
+  new Row("-0", "0"),
+  new Row("7", "7"),
+  new Row("-123", "-123"),
+  new Row("1.5", "1.5"),
+  new Row("-0.25", "-0.25"),
+  new Row("0.1", "0.1"),
+  new Row("1e2", "100"),
+  new Row("1E2", "100"),
+  new Row("1e+2", "100"),
+  new Row("2.5E-3", "0.0025"),
+  new Row("-1.5e3", "-1500"),
+  new Row("0e0", "0"),
+  new Row("1e21", "1e+21"),
+  new Row("1e-7", "1e-7"),
+  new Row("123456789012345", "123456789012345"),
+  new Row("9007199254740993", "9007199254740992"),
+  new Row("12345678901234567890", "12345678901234567000"),
+  new Row("1.7976931348623157e308", "1.7976931348623157e+308"),
+  new Row("5e-324", "5e-324"),
+  new Row("1e-400", "0"),
+];
+
+const STRINGS: Row[] = [
+  new Row('"plain"', '"plain"'),
+  new Row('"a\\"b"', '"a\\"b"'),
+  new Row('"back\\\\slash"', '"back\\\\slash"'),
+  new Row('"\\/"', '"/"'),
+  new Row('"\\b\\f\\n\\r\\t"', '"\\b\\f\\n\\r\\t"'),
+  new Row('"\\u0041\\u00e9\\u4E2D"', '"A\u00e9\u4e2d"'),
+  new Row('"\\u0000\\u001f"', '"\\u0000\\u001f"'),
+  new Row('"\\ud83d\\ude00"', '"\ud83d\ude00"'),
+  new Row('"x\\uD83D\\uDE00y"', '"x\ud83d\ude00y"'),
+  new Row('"\u00e9\u4e2d\ud83d\ude00"', '"\u00e9\u4e2d\ud83d\ude00"'),
+  new Row('"\\u007f\u007f"', '"\u007f\u007f"'),
+  new Row('"mixed \\"q\\" and \\\\ \\u2603 end"', '"mixed \\"q\\" and \\\\ \u2603 end"'),
+];
+
+const ERRORS: Row[] = [
+  // structure
+  new Row("", "invalid JSON at offset 0: expected a value, got end of input"),
+  new Row("   ", "invalid JSON at offset 3: expected a value, got end of input"),
+  new Row("[", "invalid JSON at offset 1: expected a value, got end of input"),
+  new Row("{", "invalid JSON at offset 1: expected a string key, got end of input"),
+  new Row('{"a":1', "invalid JSON at offset 6: expected ',' or '}', got end of input"),
+  new Row('{"a":1 "b":2}', "invalid JSON at offset 7: expected ',' or '}', got '\"'"),
+  new Row("[1 2]", "invalid JSON at offset 3: expected ',' or ']', got '2'"),
+  new Row("[1,]", "invalid JSON at offset 3: trailing ',' before ']'"),
+  new Row('{"a":1,}', "invalid JSON at offset 7: trailing ',' before '}'"),
+  new Row("{a:1}", "invalid JSON at offset 1: expected a string key, got 'a'"),
+  new Row("{'a':1}", "invalid JSON at offset 1: expected a string key, got '''"),
+  new Row('{"a" 1}', "invalid JSON at offset 5: expected ':' after the key, got '1'"),
+  new Row('{"a":}', "invalid JSON at offset 5: expected a value, got '}'"),
+  new Row("[,1]", "invalid JSON at offset 1: expected a value, got ','"),
+  new Row('{"a":1,"b":2,"a":3}', 'invalid JSON at offset 13: duplicate key "a"'),
+  new Row('{"x":{"\\u0061":1,"a":2}}', 'invalid JSON at offset 17: duplicate key "a"'),
+  new Row("[1] x", "invalid JSON at offset 4: unexpected 'x' after the value"),
+  new Row("{} {}", "invalid JSON at offset 3: unexpected '{' after the value"),
+  new Row("1 2", "invalid JSON at offset 2: unexpected '2' after the value"),
+  new Row("\u00a01", "invalid JSON at offset 0: expected a value, got U+00A0"),
+  new Row("\ufeff{}", "invalid JSON at offset 0: expected a value, got U+FEFF"),
+  new Row("// c\n{}", "invalid JSON at offset 0: expected a value, got '/'"),
+  // literals
+  new Row("tru", "invalid JSON at offset 0: expected 'true'"),
+  new Row("nul", "invalid JSON at offset 0: expected 'null'"),
+  new Row("[fals]", "invalid JSON at offset 1: expected 'false'"),
+  new Row("True", "invalid JSON at offset 0: expected a value, got 'T'"),
+  new Row("truex", "invalid JSON at offset 4: unexpected 'x' after the value"),
+  new Row("NaN", "invalid JSON at offset 0: expected a value, got 'N'"),
+  new Row("Infinity", "invalid JSON at offset 0: expected a value, got 'I'"),
+  new Row("undefined", "invalid JSON at offset 0: expected a value, got 'u'"),
+  // numbers
+  new Row("01", "invalid JSON at offset 0: leading zeros are not allowed"),
+  new Row("-01", "invalid JSON at offset 0: leading zeros are not allowed"),
+  new Row("[1, 007]", "invalid JSON at offset 4: leading zeros are not allowed"),
+  new Row("-", "invalid JSON at offset 1: expected a digit after '-', got end of input"),
+  new Row("-x", "invalid JSON at offset 1: expected a digit after '-', got 'x'"),
+  new Row("+1", "invalid JSON at offset 0: expected a value, got '+'"),
+  new Row(".5", "invalid JSON at offset 0: expected a value, got '.'"),
+  new Row("1.", "invalid JSON at offset 2: expected a digit after '.', got end of input"),
+  new Row("1.e3", "invalid JSON at offset 2: expected a digit after '.', got 'e'"),
+  new Row("1e", "invalid JSON at offset 2: expected a digit in the exponent, got end of input"),
+  new Row("1e+", "invalid JSON at offset 3: expected a digit in the exponent, got end of input"),
+  new Row("1e+-2", "invalid JSON at offset 3: expected a digit in the exponent, got '-'"),
+  new Row("0x10", "invalid JSON at offset 1: unexpected 'x' after the value"),
+  new Row("1e400", "invalid JSON at offset 0: number out of range"),
+  new Row("[0, -1e309]", "invalid JSON at offset 4: number out of range"),
+  // strings
+  new Row('"abc', "invalid JSON at offset 0: unterminated string"),
+  new Row('["a", "b\\', "invalid JSON at offset 8: unterminated string"),
+  new Row('"a\\x"', "invalid JSON at offset 2: invalid escape '\\x'"),
+  new Row('"\\U0041"', "invalid JSON at offset 1: invalid escape '\\U'"),
+  new Row('"\\u12"', "invalid JSON at offset 5: expected 4 hex digits after '\\u', got '\"'"),
+  new Row('"\\u12G4"', "invalid JSON at offset 5: expected 4 hex digits after '\\u', got 'G'"),
+  new Row('"\\u', "invalid JSON at offset 3: expected 4 hex digits after '\\u', got end of input"),
+  new Row('"\\ud83d"', "invalid JSON at offset 1: unpaired surrogate \\uD83D"),
+  new Row('"\\ud83dx"', "invalid JSON at offset 1: unpaired surrogate \\uD83D"),
+  new Row('"\\ud83d\\u0041"', "invalid JSON at offset 1: unpaired surrogate \\uD83D"),
+  new Row('"\\ud83d\\ud83d"', "invalid JSON at offset 1: unpaired surrogate \\uD83D"),
+  new Row('"\\ud83d\\u00"', "invalid JSON at offset 11: expected 4 hex digits after '\\u', got '\"'"),
+  new Row('"\\ude00"', "invalid JSON at offset 1: unpaired surrogate \\uDE00"),
+  new Row('"a\nb"', "invalid JSON at offset 2: control character U+000A must be escaped in a string"),
+  new Row('"\t"', "invalid JSON at offset 1: control character U+0009 must be escaped in a string"),
+  new Row('"\u0000"', "invalid JSON at offset 1: control character U+0000 must be escaped in a string"),
+  new Row('"x\ud800"', "invalid JSON at offset 2: unpaired surrogate U+D800"),
+  new Row('"\udc00\ud800"', "invalid JSON at offset 1: unpaired surrogate U+DC00"),
+];
+
+describe("parseJson", () => {
+  it("accepts every kind of value and re-serializes it compactly", () => {
+    expectRoundTrips(VALID);
+  });
+
+  it("reads integers, fractions, exponents and negatives as f64", () => {
+    expectRoundTrips(NUMBERS);
+  });
+
+  it("decodes every escape, \\u escapes and surrogate pairs", () => {
+    expectRoundTrips(STRINGS);
+  });
+
+  it("rejects malformed input with the offset and the reason", () => {
+    for (let i: i32 = 0; i < ERRORS.length; i++) {
+      const value = parseJson(ERRORS[i].input);
+      expect(value).toBeNull("input: " + ERRORS[i].input);
+      expect(jsonError).toBe(ERRORS[i].expected, "input: " + ERRORS[i].input);
+    }
+  });
+
+  it("reports the offset separately and clears the error after a success", () => {
+    expect(parseJson("[1,,2]")).toBeNull();
+    expect(jsonErrorOffset).toBe(3);
+    expect(parseJson("[1,2]")).not.toBeNull();
+    expect(jsonError).toBe("");
+    expect(jsonErrorOffset).toBe(-1);
+  });
+
+  it("keeps the exact decoded text of escaped and unescaped strings", () => {
+    expect(parseJson('"a\\u0000b"')!.asString()).toBe("a\u0000b");
+    expect(parseJson('"a\\u0000b"')!.asString().length).toBe(3);
+    expect(parseJson('"\\ud83d\\ude00"')!.asString()).toBe("\ud83d\ude00");
+    expect(parseJson('"\\ud83d\\ude00"')!.asString().length).toBe(2);
+    expect(parseJson('"\\"\\\\"')!.asString()).toBe('"\\');
+  });
+
+  it(`accepts nesting up to ${MAX_JSON_DEPTH} levels and rejects one more`, () => {
+    const deepest = "[".repeat(MAX_JSON_DEPTH) + "]".repeat(MAX_JSON_DEPTH);
+    expect(parseJson(deepest)).not.toBeNull(jsonError);
+    const objects = '{"a":'.repeat(MAX_JSON_DEPTH) + "1" + "}".repeat(MAX_JSON_DEPTH);
+    expect(parseJson(objects)).not.toBeNull(jsonError);
+    expect(parseJson("[" + deepest + "]")).toBeNull();
+    expect(jsonError).toBe("invalid JSON at offset 32: nested deeper than 32 levels");
+    expect(parseJson('{"a":' + objects + "}")).toBeNull();
+    expect(jsonError).toBe("invalid JSON at offset 160: nested deeper than 32 levels");
+  });
+
+  it("gives typed access by kind", () => {
+    const value = parseJson('{"n":2.5,"s":"x","b":true,"z":null,"a":[1,"two"],"o":{"k":false}}')!;
+    expect(value.kind).toBe(JsonKind.Object);
+    const obj = value.asObject();
+    expect(obj.size).toBe(6);
+    expect(obj.keys.join(",")).toBe("n,s,b,z,a,o");
+    expect(obj.get("n")!.asNumber()).toBe(2.5);
+    expect(obj.get("s")!.asString()).toBe("x");
+    expect(obj.get("b")!.asBool()).toBe(true);
+    expect(obj.get("z")!.isNull()).toBe(true);
+    expect(obj.get("z")!.kind).toBe(JsonKind.Null);
+    const items = obj.get("a")!.asArray();
+    expect(items.length).toBe(2);
+    expect(items[1].kind).toBe(JsonKind.String);
+    expect(obj.get("o")!.asObject().get("k")!.asBool()).toBe(false);
+    expect(obj.get("missing")).toBeNull();
+    expect(obj.has("z")).toBe(true);
+    expect(obj.has("Z")).toBe(false);
+    expect(obj.indexOf("a")).toBe(4);
+  });
+
+  it("compares parsed trees structurally", () => {
+    // also proves the as-pect transform fix in as-pect.config.js: without it fields are not compared
+    expect<JsonValue | null>(parseJson('[1,{"a":"x"}]')).toStrictEqual(parseJson(' [ 1 , { "a" : "x" } ] '));
+    expect<JsonValue | null>(parseJson('[1,{"a":"x"}]')).not.toStrictEqual(parseJson('[1,{"a":"y"}]'));
+    expect<JsonValue | null>(parseJson('[1,{"a":"x"}]')).not.toStrictEqual(parseJson('[1,{"b":"x"}]'));
+  });
+});
+
+describe("parseJson objects with many keys", () => {
+  it("finds every key and keeps insertion order past the index threshold", () => {
+    let text = "{";
+    for (let i: i32 = 39; i >= 0; i--) text += (i < 39 ? "," : "") + '"k' + i.toString() + '":' + i.toString();
+    const obj = parseJson(text + "}")!.asObject();
+    expect(obj.size).toBe(40);
+    expect(obj.keys[0]).toBe("k39");
+    expect(obj.keys[39]).toBe("k0");
+    for (let i: i32 = 0; i < 40; i++) {
+      expect(obj.get("k" + i.toString())!.asNumber()).toBe(<f64>i);
+      expect(obj.indexOf("k" + i.toString())).toBe(39 - i);
+    }
+    expect(obj.get("k40")).toBeNull();
+  });
+
+  it("rejects a duplicate key found through the index", () => {
+    let text = "{";
+    for (let i: i32 = 0; i < 20; i++) text += '"k' + i.toString() + '":0,';
+    expect(parseJson(text + '"k3":1}')).toBeNull();
+    expect(jsonError).toBe("invalid JSON at offset " + text.length.toString() + ': duplicate key "k3"');
+  });
+
+  it("refuses to add a duplicate key by hand", () => {
+    const obj = new JsonObject();
+    expect(obj.add("a", parseJson("1")!)).toBe(true);
+    expect(obj.add("a", parseJson("2")!)).toBe(false);
+    expect(obj.get("a")!.asNumber()).toBe(1.0);
+  });
+});
+
+describe("parseJson accessors", () => {
+  it("traps when a value is read as the wrong kind", () => {
+    expect((): void => {
+      parseJson('"x"')!.asNumber();
+    }).toThrow();
+    expect((): void => {
+      parseJson("1")!.asString();
+    }).toThrow();
+    expect((): void => {
+      parseJson("[]")!.asObject();
+    }).toThrow();
+    expect((): void => {
+      parseJson("{}")!.asArray();
+    }).toThrow();
+    expect((): void => {
+      parseJson("null")!.asBool();
+    }).toThrow();
+  });
+});
+
+describe("parseJsonUtf8", () => {
+  it("decodes UTF-8 text", () => {
+    const value = parseJsonUtf8(String.UTF8.encode('{"k":"\u00e9\u4e2d\ud83d\ude00"}'));
+    expect(value).not.toBeNull(jsonError);
+    expect(value!.asObject().get("k")!.asString()).toBe("\u00e9\u4e2d\ud83d\ude00");
+  });
+
+  it("reports offsets in bytes, not characters", () => {
+    expect(parseJsonUtf8(String.UTF8.encode('{"\u00e9":1,}'))).toBeNull();
+    expect(jsonError).toBe("invalid JSON at offset 8: trailing ',' before '}'");
+    expect(parseJsonUtf8(String.UTF8.encode('["\ud83d\ude00",]'))).toBeNull();
+    expect(jsonError).toBe("invalid JSON at offset 8: trailing ',' before ']'");
+    expect(parseJsonUtf8(String.UTF8.encode('["\u4e2d" x]'))).toBeNull();
+    expect(jsonError).toBe("invalid JSON at offset 7: expected ',' or ']', got 'x'");
+  });
+
+  it("rejects malformed UTF-8 at the first bad byte", () => {
+    expect(parseJsonUtf8(bytesOf([0x22, 0x61, 0xff, 0x22]))).toBeNull();
+    expect(jsonError).toBe("invalid JSON at offset 2: malformed UTF-8");
+    expect(jsonErrorOffset).toBe(2);
+  });
+
+  it("accepts well-formed UTF-8 of every length and rejects each malformed kind", () => {
+    expect(invalidUtf8At(bytesOf([0x41, 0xc3, 0xa9, 0xe4, 0xb8, 0xad, 0xf0, 0x9f, 0x98, 0x80]))).toBe(-1);
+    expect(invalidUtf8At(bytesOf([0xf4, 0x8f, 0xbf, 0xbf]))).toBe(-1); // U+10FFFF
+    expect(invalidUtf8At(bytesOf([0xee, 0x80, 0x80]))).toBe(-1); // U+E000
+    expect(invalidUtf8At(bytesOf([]))).toBe(-1);
+    expect(invalidUtf8At(bytesOf([0x41, 0x80]))).toBe(1); // lone continuation
+    expect(invalidUtf8At(bytesOf([0xc0, 0x80]))).toBe(0); // overlong NUL
+    expect(invalidUtf8At(bytesOf([0xc1, 0xbf]))).toBe(0); // overlong
+    expect(invalidUtf8At(bytesOf([0xe0, 0x9f, 0xbf]))).toBe(0); // overlong 3-byte
+    expect(invalidUtf8At(bytesOf([0xf0, 0x8f, 0xbf, 0xbf]))).toBe(0); // overlong 4-byte
+    expect(invalidUtf8At(bytesOf([0xed, 0xa0, 0x80]))).toBe(0); // surrogate U+D800
+    expect(invalidUtf8At(bytesOf([0xf4, 0x90, 0x80, 0x80]))).toBe(0); // above U+10FFFF
+    expect(invalidUtf8At(bytesOf([0xf5, 0x80, 0x80, 0x80]))).toBe(0);
+    expect(invalidUtf8At(bytesOf([0x41, 0xe4, 0xb8]))).toBe(1); // truncated at the end
+    expect(invalidUtf8At(bytesOf([0xe4, 0x41, 0xad]))).toBe(0); // bad continuation
+    expect(invalidUtf8At(bytesOf([0xc3, 0xa9, 0xc3]))).toBe(2);
+  });
+});
+
+describe("stringifyJson", () => {
+  it("quotes strings with the minimal escapes", () => {
+    expect(quoteJson("")).toBe('""');
+    expect(quoteJson("abc")).toBe('"abc"');
+    expect(quoteJson('a"b\\c')).toBe('"a\\"b\\\\c"');
+    expect(quoteJson("\n\r\t\b\f")).toBe('"\\n\\r\\t\\b\\f"');
+    expect(quoteJson("\u0001\u001f\u007f")).toBe('"\\u0001\\u001f\u007f"');
+    expect(quoteJson("\u00e9\ud83d\ude00/")).toBe('"\u00e9\ud83d\ude00/"');
+  });
+
+  it("prints numbers as JSON without a trailing .0", () => {
+    expect(formatJsonNumber(0)).toBe("0");
+    expect(formatJsonNumber(-0.0)).toBe("0");
+    expect(formatJsonNumber(3600)).toBe("3600");
+    expect(formatJsonNumber(-42)).toBe("-42");
+    expect(formatJsonNumber(0.2)).toBe("0.2");
+    expect(formatJsonNumber(-1.5)).toBe("-1.5");
+    expect(formatJsonNumber(9007199254740992.0)).toBe("9007199254740992");
+    expect(formatJsonNumber(1e21)).toBe("1e+21");
+    expect(formatJsonNumber(1.5e-9)).toBe("1.5e-9");
+  });
+
+  it("produces text that parses back to the same tree", () => {
+    const text = '{"a":[1,-2.5,1e+21,"\\u0001\\"",true,false,null,{}],"\u00e9":{"b":[]}}';
+    expect(stringifyJson(parseJson(text)!)).toBe(text);
+    expect(parseJson(text)!.toString()).toBe(text);
+  });
+});

@@ -1,0 +1,636 @@
+/**
+ * Strict JSON (RFC 8259) for plugin configuration: pure code, no host imports.
+ *
+ * parseJson(text) returns the value tree or null; on null, `jsonError` says why and where, e.g.
+ * `invalid JSON at offset 17: expected ',' or '}', got ']'`. Offsets count UTF-16 code units for
+ * parseJson and bytes for parseJsonUtf8. Rejected: trailing commas and garbage, leading zeros, lone
+ * surrogates, raw control characters in strings, duplicate keys, numbers beyond f64, nesting deeper
+ * than MAX_JSON_DEPTH.
+ */
+
+/** Kind of a JsonValue; explicit values so they can be logged and compared as numbers. */
+export enum JsonKind {
+  Null = 0,
+  Bool = 1,
+  Number = 2,
+  String = 3,
+  Array = 4,
+  Object = 5,
+}
+
+/** Deepest nesting of arrays/objects accepted: `[[1]]` has depth 2. */
+export const MAX_JSON_DEPTH: i32 = 32;
+
+/** Objects with more keys than this get a hash index; below it a linear scan is faster. */
+@inline const INDEX_MIN_KEYS: i32 = 8;
+
+const E_KIND = "JsonValue accessed as the wrong kind";
+
+/** Why the last parseJson/parseJsonUtf8 failed: "" after a success. */
+export let jsonError: string = "";
+/** Where the last parse failed (see the header for units); -1 after a success. */
+export let jsonErrorOffset: i32 = -1;
+
+/**
+ * A parsed JSON value; check `kind`, then read it with the matching `as*` accessor (the wrong one traps).
+ * The accessors test the class, not `kind`, so a hand-made `new JsonValue(JsonKind.Number)` cannot be misread.
+ */
+export class JsonValue {
+  constructor(public readonly kind: JsonKind) {}
+
+  isNull(): bool {
+    return this.kind == JsonKind.Null;
+  }
+
+  asBool(): bool {
+    assert(this instanceof JsonBool, E_KIND);
+    return changetype<JsonBool>(this).value;
+  }
+
+  asNumber(): f64 {
+    assert(this instanceof JsonNumber, E_KIND);
+    return changetype<JsonNumber>(this).value;
+  }
+
+  asString(): string {
+    assert(this instanceof JsonString, E_KIND);
+    return changetype<JsonString>(this).value;
+  }
+
+  /** Elements in source order. */
+  asArray(): JsonValue[] {
+    assert(this instanceof JsonArray, E_KIND);
+    return changetype<JsonArray>(this).items;
+  }
+
+  asObject(): JsonObject {
+    assert(this instanceof JsonObject, E_KIND);
+    return changetype<JsonObject>(this);
+  }
+
+  /** Compact JSON text of this value. */
+  toString(): string {
+    return stringifyJson(this);
+  }
+}
+
+@final export class JsonBool extends JsonValue {
+  constructor(public readonly value: bool) {
+    super(JsonKind.Bool);
+  }
+}
+
+@final export class JsonNumber extends JsonValue {
+  constructor(public readonly value: f64) {
+    super(JsonKind.Number);
+  }
+}
+
+@final export class JsonString extends JsonValue {
+  constructor(public readonly value: string) {
+    super(JsonKind.String);
+  }
+}
+
+@final export class JsonArray extends JsonValue {
+  constructor(public readonly items: JsonValue[]) {
+    super(JsonKind.Array);
+  }
+}
+
+/** Object members in insertion order; keys are unique. Treat keys/values as read-only: add() keeps the index in step. */
+@final export class JsonObject extends JsonValue {
+  readonly keys: string[] = [];
+  readonly values: JsonValue[] = [];
+  private index: Map<string, i32> | null = null;
+
+  constructor() {
+    super(JsonKind.Object);
+  }
+
+  get size(): i32 {
+    return this.keys.length;
+  }
+
+  /** Position of `key` in keys/values, or -1. */
+  indexOf(key: string): i32 {
+    const index = this.index;
+    if (index != null) return index.has(key) ? index.get(key) : -1;
+    const keys = this.keys;
+    for (let i: i32 = 0, n: i32 = keys.length; i < n; i++) {
+      if (keys[i] == key) return i;
+    }
+    return -1;
+  }
+
+  has(key: string): bool {
+    return this.indexOf(key) >= 0;
+  }
+
+  get(key: string): JsonValue | null {
+    const i = this.indexOf(key);
+    return i < 0 ? null : this.values[i];
+  }
+
+  /** Appends a member; returns false (and changes nothing) if the key is already present. */
+  add(key: string, value: JsonValue): bool {
+    if (this.indexOf(key) >= 0) return false;
+    const i = this.keys.length;
+    this.keys.push(key);
+    this.values.push(value);
+    let index = this.index;
+    if (index != null) {
+      index.set(key, i);
+    } else if (i + 1 > INDEX_MIN_KEYS) {
+      index = new Map<string, i32>();
+      for (let k: i32 = 0; k <= i; k++) index.set(this.keys[k], k);
+      this.index = index;
+    }
+    return true;
+  }
+}
+
+/** Shared immutable leaves: the parser allocates nothing for null/true/false. */
+export const JSON_NULL: JsonValue = new JsonValue(JsonKind.Null);
+export const JSON_TRUE: JsonBool = new JsonBool(true);
+export const JSON_FALSE: JsonBool = new JsonBool(false);
+
+/** Parses a whole JSON document; on failure returns null and sets jsonError/jsonErrorOffset. */
+export function parseJson(text: string): JsonValue | null {
+  const parser = new JsonParser(text);
+  const value = parser.document();
+  if (value == null) {
+    setError(parser.errorAt, parser.reason);
+  } else {
+    jsonError = "";
+    jsonErrorOffset = -1;
+  }
+  return value;
+}
+
+/** Like parseJson for UTF-8 bytes; rejects malformed UTF-8, and error offsets count bytes. */
+export function parseJsonUtf8(bytes: ArrayBuffer): JsonValue | null {
+  const bad = invalidUtf8At(bytes);
+  if (bad >= 0) {
+    setError(bad, "malformed UTF-8");
+    return null;
+  }
+  const text = String.UTF8.decode(bytes);
+  const parser = new JsonParser(text);
+  const value = parser.document();
+  if (value == null) {
+    setError(utf8Length(text, parser.errorAt), parser.reason);
+  } else {
+    jsonError = "";
+    jsonErrorOffset = -1;
+  }
+  return value;
+}
+
+function setError(offset: i32, reason: string): void {
+  jsonErrorOffset = offset;
+  jsonError = "invalid JSON at offset " + offset.toString() + ": " + reason;
+}
+
+/** Offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, surrogates, > U+10FFFF), or -1. */
+export function invalidUtf8At(bytes: ArrayBuffer): i32 {
+  const n = bytes.byteLength;
+  const base = changetype<usize>(bytes);
+  let i: i32 = 0;
+  while (i < n) {
+    const b0 = <u32>load<u8>(base + <usize>i);
+    if (b0 < 0x80) {
+      i++;
+      continue;
+    }
+    let need: i32;
+    let lo: u32 = 0x80; // allowed range of the second byte
+    let hi: u32 = 0xbf;
+    if (b0 >= 0xc2 && b0 <= 0xdf) {
+      need = 1;
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+      need = 2;
+      if (b0 == 0xe0) lo = 0xa0; // overlong
+      if (b0 == 0xed) hi = 0x9f; // surrogates
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+      need = 3;
+      if (b0 == 0xf0) lo = 0x90; // overlong
+      if (b0 == 0xf4) hi = 0x8f; // beyond U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + need >= n) return i; // truncated sequence
+    for (let k: i32 = 1; k <= need; k++) {
+      const b = <u32>load<u8>(base + <usize>(i + k));
+      if (k == 1 ? b < lo || b > hi : b < 0x80 || b > 0xbf) return i;
+    }
+    i += need + 1;
+  }
+  return -1;
+}
+
+/** UTF-8 byte length of text[0, end). */
+function utf8Length(text: string, end: i32): i32 {
+  let bytes: i32 = 0;
+  for (let i: i32 = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4; // a pair: the parser only accepts paired surrogates
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Compact JSON text: no spaces, minimal escapes, numbers as JavaScript prints them. */
+export function stringifyJson(value: JsonValue): string {
+  const parts: string[] = [];
+  writeValue(parts, value);
+  return parts.join("");
+}
+
+function writeValue(parts: string[], value: JsonValue): void {
+  switch (value.kind) {
+    case JsonKind.Null:
+      parts.push("null");
+      break;
+    case JsonKind.Bool:
+      parts.push(value.asBool() ? "true" : "false");
+      break;
+    case JsonKind.Number:
+      parts.push(formatJsonNumber(value.asNumber()));
+      break;
+    case JsonKind.String:
+      parts.push(quoteJson(value.asString()));
+      break;
+    case JsonKind.Array: {
+      const items = value.asArray();
+      parts.push("[");
+      for (let i: i32 = 0, n: i32 = items.length; i < n; i++) {
+        if (i > 0) parts.push(",");
+        writeValue(parts, items[i]);
+      }
+      parts.push("]");
+      break;
+    }
+    default: {
+      const obj = value.asObject();
+      parts.push("{");
+      for (let i: i32 = 0, n: i32 = obj.keys.length; i < n; i++) {
+        if (i > 0) parts.push(",");
+        parts.push(quoteJson(obj.keys[i]));
+        parts.push(":");
+        writeValue(parts, obj.values[i]);
+      }
+      parts.push("}");
+    }
+  }
+}
+
+/** `s` as a JSON string literal: quotes, backslash and control characters escaped, the rest kept. */
+export function quoteJson(s: string): string {
+  let out = "";
+  let runStart: i32 = 0;
+  const n = s.length;
+  for (let i: i32 = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c != 0x22 && c != 0x5c) continue;
+    out += s.substring(runStart, i) + escapeFor(c);
+    runStart = i + 1;
+  }
+  if (runStart == 0) return '"' + s + '"';
+  return '"' + out + s.substring(runStart) + '"';
+}
+
+function escapeFor(c: i32): string {
+  switch (c) {
+    case 0x22: return '\\"';
+    case 0x5c: return "\\\\";
+    case 0x08: return "\\b";
+    case 0x0c: return "\\f";
+    case 0x0a: return "\\n";
+    case 0x0d: return "\\r";
+    case 0x09: return "\\t";
+  }
+  return "\\u00" + hexDigit(c >> 4) + hexDigit(c & 0xf);
+}
+
+function hexDigit(d: i32): string {
+  return String.fromCharCode(d < 10 ? 0x30 + d : 0x61 + d - 10);
+}
+
+/**
+ * A finite number as JSON text: integers without ".0" (3600, -0 -> 0), others in JavaScript's form (0.2, 1e+21).
+ * Always parses back to the same f64; with 16-17 significant digits the last digit may differ from JavaScript's.
+ */
+export function formatJsonNumber(x: f64): string {
+  if (x == Math.floor(x) && Math.abs(x) < 9007199254740992.0) return (<i64>x).toString();
+  const s = x.toString();
+  return s.endsWith(".0") ? s.substring(0, s.length - 2) : s;
+}
+
+/** Recursive descent over one string; the first error wins and every method returns null after it. */
+@final class JsonParser {
+  pos: i32 = 0;
+  readonly end: i32;
+  errorAt: i32 = -1;
+  reason: string = "";
+
+  constructor(private readonly text: string) {
+    this.end = text.length;
+  }
+
+  document(): JsonValue | null {
+    this.skipSpace();
+    const value = this.value(0);
+    if (value == null) return null;
+    this.skipSpace();
+    if (this.pos < this.end) return this.fail(this.pos, "unexpected " + this.found() + " after the value");
+    return value;
+  }
+
+  private fail(at: i32, reason: string): JsonValue | null {
+    if (this.errorAt < 0) {
+      this.errorAt = at;
+      this.reason = reason;
+    }
+    return null;
+  }
+
+  /** The code unit at pos, or -1 at the end (charCodeAt's out-of-range value). */
+  @inline private peek(): i32 {
+    return this.text.charCodeAt(this.pos);
+  }
+
+  private skipSpace(): void {
+    let c = this.peek();
+    while (c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09) {
+      this.pos++;
+      c = this.peek();
+    }
+  }
+
+  /** What sits at pos, for messages: `'x'`, `U+00E9` or `end of input`. */
+  private found(): string {
+    const c = this.peek();
+    if (c < 0) return "end of input";
+    if (c > 0x20 && c < 0x7f) return "'" + String.fromCharCode(c) + "'";
+    return "U+" + c.toString(16).toUpperCase().padStart(4, "0");
+  }
+
+  private expected(what: string): JsonValue | null {
+    return this.fail(this.pos, "expected " + what + ", got " + this.found());
+  }
+
+  private value(depth: i32): JsonValue | null {
+    const c = this.peek();
+    if (c == 0x7b) return this.object(depth + 1); // {
+    if (c == 0x5b) return this.array(depth + 1); // [
+    if (c == 0x22) {
+      const s = this.string();
+      return s == null ? null : new JsonString(s);
+    }
+    if (c == 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+    if (c == 0x74) return this.literal("true", JSON_TRUE);
+    if (c == 0x66) return this.literal("false", JSON_FALSE);
+    if (c == 0x6e) return this.literal("null", JSON_NULL);
+    return this.expected("a value");
+  }
+
+  private literal(word: string, value: JsonValue): JsonValue | null {
+    const start = this.pos;
+    for (let i: i32 = 0, n: i32 = word.length; i < n; i++) {
+      if (this.peek() != word.charCodeAt(i)) return this.fail(start, "expected '" + word + "'");
+      this.pos++;
+    }
+    return value;
+  }
+
+  private object(depth: i32): JsonValue | null {
+    if (depth > MAX_JSON_DEPTH) return this.fail(this.pos, "nested deeper than " + MAX_JSON_DEPTH.toString() + " levels");
+    this.pos++; // {
+    const obj = new JsonObject();
+    this.skipSpace();
+    if (this.peek() == 0x7d) {
+      this.pos++;
+      return obj;
+    }
+    while (true) {
+      this.skipSpace();
+      const c = this.peek();
+      if (c != 0x22) {
+        if (c == 0x7d) return this.fail(this.pos, "trailing ',' before '}'");
+        return this.expected("a string key");
+      }
+      const keyAt = this.pos;
+      const key = this.string();
+      if (key == null) return null;
+      this.skipSpace();
+      if (this.peek() != 0x3a) return this.expected("':' after the key");
+      this.pos++;
+      this.skipSpace();
+      const member = this.value(depth);
+      if (member == null) return null;
+      if (!obj.add(key, member)) return this.fail(keyAt, "duplicate key " + quoteJson(key));
+      this.skipSpace();
+      const next = this.peek();
+      this.pos++;
+      if (next == 0x7d) return obj;
+      if (next != 0x2c) {
+        this.pos--;
+        return this.expected("',' or '}'");
+      }
+    }
+  }
+
+  private array(depth: i32): JsonValue | null {
+    if (depth > MAX_JSON_DEPTH) return this.fail(this.pos, "nested deeper than " + MAX_JSON_DEPTH.toString() + " levels");
+    this.pos++; // [
+    const items: JsonValue[] = [];
+    this.skipSpace();
+    if (this.peek() == 0x5d) {
+      this.pos++;
+      return new JsonArray(items);
+    }
+    while (true) {
+      this.skipSpace();
+      if (this.peek() == 0x5d) return this.fail(this.pos, "trailing ',' before ']'");
+      const item = this.value(depth);
+      if (item == null) return null;
+      items.push(item);
+      this.skipSpace();
+      const next = this.peek();
+      this.pos++;
+      if (next == 0x5d) return new JsonArray(items);
+      if (next != 0x2c) {
+        this.pos--;
+        return this.expected("',' or ']'");
+      }
+    }
+  }
+
+  /** -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+  private number(): JsonValue | null {
+    const start = this.pos;
+    if (this.peek() == 0x2d) this.pos++;
+    let c = this.peek();
+    if (c == 0x30) {
+      this.pos++;
+      if (isDigit(this.peek())) return this.fail(start, "leading zeros are not allowed");
+    } else if (isDigit(c)) {
+      this.skipDigits();
+    } else {
+      return this.expected("a digit after '-'");
+    }
+    // up to 15 integer digits are exact in f64: no parseFloat needed
+    let simple = this.pos - start - (this.text.charCodeAt(start) == 0x2d ? 1 : 0) <= 15;
+    if (this.peek() == 0x2e) {
+      this.pos++;
+      if (!isDigit(this.peek())) return this.expected("a digit after '.'");
+      this.skipDigits();
+      simple = false;
+    }
+    c = this.peek();
+    if (c == 0x65 || c == 0x45) {
+      this.pos++;
+      c = this.peek();
+      if (c == 0x2b || c == 0x2d) this.pos++;
+      if (!isDigit(this.peek())) return this.expected("a digit in the exponent");
+      this.skipDigits();
+      simple = false;
+    }
+    let value: f64;
+    if (simple) {
+      let i = start;
+      const negative = this.text.charCodeAt(i) == 0x2d;
+      if (negative) i++;
+      let mantissa: f64 = 0;
+      for (; i < this.pos; i++) mantissa = mantissa * 10.0 + <f64>(this.text.charCodeAt(i) - 0x30);
+      value = negative ? -mantissa : mantissa;
+    } else {
+      value = parseFloat(this.text.substring(start, this.pos));
+      if (!isFinite(value)) return this.fail(start, "number out of range");
+    }
+    return new JsonNumber(value);
+  }
+
+  private skipDigits(): void {
+    while (isDigit(this.peek())) this.pos++;
+  }
+
+  /** Reads a string literal at pos (on the opening quote); null on error. Unescaped strings are one substring. */
+  private string(): string | null {
+    const open = this.pos;
+    this.pos++;
+    let runStart = this.pos;
+    let decoded = ""; // text before runStart, once an escape was seen
+    let escaped = false;
+    while (true) {
+      const c = this.peek();
+      if (c == 0x22) {
+        const run = this.text.substring(runStart, this.pos);
+        this.pos++;
+        return escaped ? decoded + run : run;
+      }
+      if (c == 0x5c) {
+        decoded += this.text.substring(runStart, this.pos);
+        escaped = true;
+        const unit = this.escape();
+        if (unit == null) return null;
+        decoded += unit;
+        runStart = this.pos;
+        continue;
+      }
+      if (c < 0x20) {
+        if (c < 0) this.fail(open, "unterminated string");
+        else this.fail(this.pos, "control character " + this.found() + " must be escaped in a string");
+        return null;
+      }
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const low = this.text.charCodeAt(this.pos + 1);
+        if (c > 0xdbff || low < 0xdc00 || low > 0xdfff) {
+          this.fail(this.pos, "unpaired surrogate " + this.found());
+          return null;
+        }
+        this.pos++;
+      }
+      this.pos++;
+    }
+  }
+
+  /** Decodes one escape at pos (on the backslash), advancing past it; null on error. */
+  private escape(): string | null {
+    const at = this.pos;
+    this.pos++;
+    const c = this.peek();
+    this.pos++;
+    switch (c) {
+      case 0x22: return '"';
+      case 0x5c: return "\\";
+      case 0x2f: return "/";
+      case 0x62: return "\b";
+      case 0x66: return "\f";
+      case 0x6e: return "\n";
+      case 0x72: return "\r";
+      case 0x74: return "\t";
+      case 0x75: break; // u
+      default: {
+        if (c < 0) this.fail(at, "unterminated string");
+        else this.fail(at, "invalid escape '\\" + String.fromCharCode(c) + "'");
+        return null;
+      }
+    }
+    const unit = this.hex4();
+    if (unit < 0) return null;
+    if (unit >= 0xdc00 && unit <= 0xdfff) {
+      this.fail(at, "unpaired surrogate \\u" + hex4Text(unit));
+      return null;
+    }
+    if (unit < 0xd800 || unit > 0xdbff) return String.fromCharCode(unit);
+    // a high surrogate must be followed by an escaped low one
+    if (this.peek() != 0x5c || this.text.charCodeAt(this.pos + 1) != 0x75) {
+      this.fail(at, "unpaired surrogate \\u" + hex4Text(unit));
+      return null;
+    }
+    this.pos += 2;
+    const low = this.hex4();
+    if (low < 0) return null;
+    if (low < 0xdc00 || low > 0xdfff) {
+      this.fail(at, "unpaired surrogate \\u" + hex4Text(unit));
+      return null;
+    }
+    return String.fromCharCodes([unit, low]);
+  }
+
+  /** Four hex digits at pos as a code unit, or -1 (error recorded). */
+  private hex4(): i32 {
+    let unit: i32 = 0;
+    for (let i: i32 = 0; i < 4; i++) {
+      const d = hexValue(this.peek());
+      if (d < 0) {
+        this.expected("4 hex digits after '\\u'");
+        return -1;
+      }
+      unit = (unit << 4) | d;
+      this.pos++;
+    }
+    return unit;
+  }
+}
+
+@inline function isDigit(c: i32): bool {
+  return <u32>(c - 0x30) <= 9;
+}
+
+function hexValue(c: i32): i32 {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  return -1;
+}
+
+function hex4Text(unit: i32): string {
+  return unit.toString(16).toUpperCase().padStart(4, "0");
+}
