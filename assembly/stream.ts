@@ -66,6 +66,7 @@ export class StreamView {
   private flags: i64 = UNREAD;
   private attempts: i64 = UNREAD;
   private durationNs: i64 = UNREAD;
+  private upstream: string | null = null;
   /** True once a stage changed a request header that routing may match on. */
   routeChanged: bool = false;
   /** True once a stage answered the stream locally. */
@@ -127,6 +128,13 @@ export class StreamView {
     return ok;
   }
 
+  /** Removes a header the route table matches on; the route is re-selected after all stages ran. */
+  removeRoutingHeader(name: Str): bool {
+    const ok = this.removeRequestHeader(name);
+    if (ok) this.routeChanged = true;
+    return ok;
+  }
+
   /** Answers the request locally; later stages and the router never see it. */
   reply(status: u32, details: string, body: string, headers: HeaderPair[], grpcStatus: i32 = GrpcStatus.None): void {
     sendLocalResponse(status, details, body, headers, grpcStatus);
@@ -160,6 +168,14 @@ export class StreamView {
   requestDurationNs(): i64 {
     if (this.durationNs == UNREAD) this.durationNs = getPropertyI64(P_REQUEST_DURATION, -1);
     return this.durationNs;
+  }
+
+  /** The upstream host the router picked (`upstream.address`, "ip:port"); "" before host selection. */
+  upstreamAddress(): string {
+    // Cached once known: absent on request in the downstream chain, present at completion.
+    if (this.upstream === null) this.upstream = getPropertyString(P_UPSTREAM_ADDRESS);
+    const u = this.upstream;
+    return u !== null ? u : "";
   }
 
   private remember(name: Str, value: string | null): void {
