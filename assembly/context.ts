@@ -19,6 +19,7 @@ export class RootContext {
   /** The filter's name: log prefix, metric label `filter`, shared-data key prefix. */
   name: string = "";
   private memoryGauge: Gauge | null = null;
+  private reportedMemory: i64 = 0;
   private tickPeriodMs: u32 = 0;
 
   constructor(public readonly id: u32) {}
@@ -54,12 +55,27 @@ export class RootContext {
 
   onHttpCallResponse(token: u32, numHeaders: u32, bodySize: u32, numTrailers: u32): void {}
 
-  /** Plugin removal or shutdown; return false to defer (then call proxy_done). */
-  onDone(): bool { return true; }
+  /** Plugin removal or shutdown; return false to defer (then call proxy_done). Subclasses call super.onDone(). */
+  onDone(): bool {
+    // This VM's memory leaves the filter's total with it.
+    const g = this.memoryGauge;
+    if (g !== null && this.reportedMemory != 0) g.add(-this.reportedMemory);
+    this.reportedMemory = 0;
+    return true;
+  }
 
+  /**
+   * The gauge `resilience_wasm_memory_bytes{filter}` is the total linear memory of the VMs running this filter:
+   * each VM adds the change since its last report (workers' gauges are one shared stat, so `set` would flip
+   * between VMs).
+   */
   private recordMemory(): void {
     const g = this.memoryGauge;
-    if (g !== null) g.set(<u64>memory.size() << 16);
+    if (g === null) return;
+    const now = <i64>memory.size() << 16;
+    const delta = now - this.reportedMemory;
+    if (delta != 0) g.add(delta);
+    this.reportedMemory = now;
   }
 
   /** Logs with the filter name and context id, if the level is enabled. */

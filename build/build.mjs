@@ -7,21 +7,31 @@ import { checkModule } from "./wasm-imports.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const only = process.argv.slice(2);
-const names = readdirSync(join(root, "filters"))
-  .filter((n) => existsSync(join(root, "filters", n, "index.ts")))
+const entries = (dir) => readdirSync(join(root, dir))
+  .filter((n) => existsSync(join(root, dir, n, "index.ts")))
   .filter((n) => only.length === 0 || only.includes(n))
   .sort();
+const names = entries("filters");
+// Test fixtures (e.g. the empty filter that is the benchmarks' floor) are built to build/fixtures/, release only.
+const fixtures = entries("tests/fixtures");
 if (names.length === 0) {
   console.error("build: no filters/<name>/index.ts found" + (only.length ? ` for ${only.join(", ")}` : ""));
   process.exit(1);
 }
-mkdirSync(join(root, "build"), { recursive: true });
+mkdirSync(join(root, "build", "fixtures"), { recursive: true });
 const asc = join(root, "node_modules", ".bin", "asc");
 let failed = false;
+const jobs = [];
 for (const name of names) {
-  for (const target of ["release", "debug"]) {
-    const out = join("build", target === "release" ? `${name}.wasm` : `${name}.debug.wasm`);
-    const r = spawnSync(asc, [join("filters", name, "index.ts"), "--config", "asconfig.json", "--target", target, "-o", out],
+  jobs.push({ name, src: join("filters", name, "index.ts"), target: "release", out: join("build", `${name}.wasm`) });
+  jobs.push({ name, src: join("filters", name, "index.ts"), target: "debug", out: join("build", `${name}.debug.wasm`) });
+}
+for (const name of fixtures) {
+  jobs.push({ name, src: join("tests", "fixtures", name, "index.ts"), target: "release", out: join("build", "fixtures", `${name}.wasm`) });
+}
+for (const { name, src, target, out } of jobs) {
+  {
+    const r = spawnSync(asc, [src, "--config", "asconfig.json", "--target", target, "-o", out],
       { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
     if (r.status !== 0) {
       console.error(`build: ${name} (${target}) failed to compile`);

@@ -52,7 +52,7 @@ export class ServiceMetricsStage extends Stage {
     this.registryKey = new Str("resilience." + FILTER_NAME + "." + config.reporter + ".services");
     const istio = config.naming == Naming.Istio;
     this.requestsName = istio ? "istio_requests_total" : METRIC_PREFIX + "requests_total";
-    this.durationName = istio ? "istio_request_duration_milliseconds" : METRIC_PREFIX + "request_duration_milliseconds";
+    this.durationName = istio ? "istio_request_duration_milliseconds" : METRIC_PREFIX + "request_duration";
   }
 
   get name(): string { return FILTER_NAME; }
