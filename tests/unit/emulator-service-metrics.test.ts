@@ -1,0 +1,148 @@
+// service-metrics.wasm (release and debug builds) in the host emulator: two workers, streams driven end to end,
+// stats read back by name. Needs `npm run build` first.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, test } from "node:test";
+import { Host, LogLevel, MetricType, prop, type PropertyValue, type Vm } from "../emulator/index.js";
+
+const REGISTRY_KEY = "resilience.service-metrics.outbound.services";
+
+/** The tag-encoded stat name the filter uses (labels first, then the metric). */
+function series(labels: [string, string][], metric: string): string {
+  return labels.map(([k, v]) => `${k}=.=${v};.;`).join("") + metric;
+}
+
+function requests(service: string, code: number, flags = "-"): string {
+  const cls = `${Math.floor(code / 100)}xx`;
+  return series(
+    [["reporter", "outbound"], ["destination_service", service], ["response_code", String(code)], ["response_code_class", cls], ["response_flags", flags]],
+    "resilience_requests_total",
+  );
+}
+
+const perService = (service: string, metric: string) => series([["reporter", "outbound"], ["destination_service", service]], metric);
+
+for (const file of ["service-metrics.wasm", "service-metrics.debug.wasm"]) {
+  const wasm = fileURLToPath(new URL(`../../build/${file}`, import.meta.url));
+
+  describe(`service-metrics (${file}) in two emulated workers`, () => {
+    const start = (config = "{}") => {
+      if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run \`npm run build\` first`);
+      const host = new Host();
+      const vms = host.startVms(wasm, 2, { pluginConfig: config, pluginName: "service-metrics", rootId: "service-metrics" });
+      return { host, vms };
+    };
+
+    /** One request through `vm`: headers, upstream response, `durationNs` later the access log and destruction. */
+    const request = (host: Host, vm: Vm, authority: string, code: number, props: Record<string, PropertyValue> = {}, durationNs = 0n) => {
+      const s = vm.newStream({ properties: props });
+      assert.equal(s.requestHeaders({ ":authority": authority, ":path": "/", ":method": "GET" }, true), 0);
+      assert.equal(s.responseHeaders({ ":status": String(code) }, true), 0);
+      host.clock.advanceNs(durationNs);
+      s.finish();
+      return s;
+    };
+
+    test("both workers count the same destination, code and flags into one series", () => {
+      const { host, vms } = start();
+      request(host, vms[0]!, "a.svc", 200);
+      request(host, vms[1]!, "a.svc", 200);
+      request(host, vms[1]!, "a.svc", 404);
+      assert.equal(host.counter(requests("a.svc", 200)), 2n);
+      assert.equal(host.counter(requests("a.svc", 404)), 1n);
+      assert.equal(host.counter(perService("a.svc", "resilience_local_replies_total")), 0n);
+      assert.equal(host.counter(perService("a.svc", "resilience_upstream_failures_total")), 0n);
+      assert.deepEqual(host.rejections.filter((r) => r.call !== "proxy_get_shared_data"), []);
+    });
+
+    test("the duration histogram records whole milliseconds of request.duration", () => {
+      const { host, vms } = start();
+      request(host, vms[0]!, "a.svc", 200, {}, 25_900_000n);
+      request(host, vms[1]!, "a.svc", 200, {}, 3_000_000n);
+      assert.deepEqual(host.histogram(perService("a.svc", "resilience_request_duration")), [25n, 3n]);
+    });
+
+    test("a response that never went upstream counts as a local reply", () => {
+      const { host, vms } = start();
+      request(host, vms[0]!, "a.svc", 503, { "upstream.request_attempt_count": prop.uint(0) });
+      assert.equal(host.counter(requests("a.svc", 503)), 1n);
+      assert.equal(host.counter(perService("a.svc", "resilience_local_replies_total")), 1n);
+    });
+
+    test("upstream failure flags label the request and count as an upstream failure", () => {
+      const { host, vms } = start();
+      request(host, vms[0]!, "a.svc", 503, { "response.flags": 0x20n });
+      assert.equal(host.counter(requests("a.svc", 503, "UF")), 1n);
+      assert.equal(host.counter(perService("a.svc", "resilience_upstream_failures_total")), 1n);
+    });
+
+    test("destinations beyond maxServices fold into other, with the registry shared by both workers", () => {
+      const { host, vms } = start('{"maxServices": 2}');
+      request(host, vms[0]!, "a.svc", 200);
+      request(host, vms[0]!, "b.svc", 200);
+      request(host, vms[1]!, "c.svc", 200);
+      request(host, vms[1]!, "a.svc", 200);
+      assert.equal(host.sharedData(REGISTRY_KEY)!.text, "a.svc\nb.svc");
+      assert.equal(host.counter(requests("other", 200)), 1n);
+      assert.equal(host.counter(requests("a.svc", 200)), 2n);
+      assert.deepEqual(host.metricNames(MetricType.Counter).filter((n) => n.includes("c.svc")), []);
+    });
+
+    test("the destination can be the route's cluster, sanitized into a label value", () => {
+      const { host, vms } = start('{"destinationKey": "cluster"}');
+      request(host, vms[0]!, "ignored", 200, { "xds.cluster_name": "outbound|80||b.svc" });
+      assert.equal(host.counter(requests("outbound_80__b.svc", 200)), 1n);
+    });
+
+    test("Istio naming uses istio_requests_total with Istio's labels", () => {
+      const { host, vms } = start('{"naming": "istio"}');
+      request(host, vms[0]!, "a.svc", 200);
+      const name = series(
+        [
+          ["reporter", "outbound"],
+          ["source_workload", "unknown"],
+          ["source_workload_namespace", "unknown"],
+          ["destination_workload", "unknown"],
+          ["destination_workload_namespace", "unknown"],
+          ["destination_service_name", "a.svc"],
+          ["destination_service", "a.svc"],
+          ["response_code", "200"],
+          ["response_flags", "-"],
+        ],
+        "istio_requests_total",
+      );
+      assert.equal(host.counter(name), 1n);
+    });
+
+    test("a bad field refuses the configuration with one critical line naming it", () => {
+      const host = new Host();
+      assert.throws(
+        () => host.startVm(wasm, { pluginConfig: '{"reporter": "sideways"}' }),
+        /proxy_on_configure returned false[\s\S]*field "reporter": expected one of "outbound", "inbound", got "sideways"/,
+      );
+      assert.deepEqual(host.logsAt(LogLevel.Critical).map((l) => l.vm), [0]);
+    });
+
+    test("a warmed-up worker serves a request with few host calls and no metric definitions", () => {
+      const { host, vms } = start();
+      request(host, vms[0]!, "a.svc", 200);
+      const s = request(host, vms[0]!, "a.svc", 200);
+      const calls = s.hostCallCount;
+      assert.equal(calls.proxy_get_header_map_value, 1);
+      assert.equal(calls.proxy_get_property, 4);
+      assert.equal(calls.proxy_increment_metric, 1);
+      assert.equal(calls.proxy_record_metric, 1);
+      assert.equal(calls.proxy_define_metric, undefined);
+      assert.equal(calls.proxy_get_shared_data, undefined);
+      const total = Object.values(calls).reduce((a, b) => a + b, 0);
+      assert.ok(total <= 10, `expected at most 10 host calls per request, got ${total}: ${JSON.stringify(calls)}`);
+    });
+
+    test("housekeeping ticks fire once a second in every worker", () => {
+      const { host } = start();
+      assert.equal(host.advanceMs(3000), 6);
+      assert.ok(host.gauge(series([["filter", "service-metrics"]], "resilience_wasm_memory_bytes")) > 0n);
+    });
+  });
+}
