@@ -29,6 +29,8 @@ export abstract class StageStream {
   onResponse(view: StreamView, nowMs: i64): void {}
   /** Stream complete: record the outcome (code, flags, attempts, duration are final). */
   onComplete(view: StreamView, nowMs: i64): void {}
+  /** The stream is gone; in a cluster's upstream filter chain this comes without onComplete (Envoy logs no upstream filter). */
+  onDone(view: StreamView): void {}
 }
 
 /** Makes the stages of a root context from its configuration; sets `error` (naming the field) on bad config. */
@@ -83,6 +85,11 @@ export class StagedHttpContext extends HttpContext {
     if (active.length == 0) return;
     const now = nowMs();
     for (let i = 0; i < active.length; i++) unchecked(active[i]).onComplete(this.view, now);
+  }
+
+  onDone(): void {
+    const active = this.active;
+    for (let i = 0; i < active.length; i++) unchecked(active[i]).onDone(this.view);
   }
 }
 
