@@ -1,4 +1,17 @@
-// Public surface of the proxy-wasm ABI 0.2.1 host emulator used by the unit tests.
+// Public surface of the proxy-wasm ABI 0.2.1 host emulator used by the unit tests. Typical use:
+//
+//   const host = new Host({ logLevel: LogLevel.Debug });
+//   const [w0, w1] = host.startVms("build/service-metrics.wasm", 2, { pluginConfig: "{}" });
+//   const s = w0.newStream({ properties: { "xds.cluster_name": "svc" } });
+//   s.requestHeaders({ ":authority": "a", ":path": "/" }, true);   // -> FilterHeadersStatus
+//   s.responseHeaders({ ":status": "503" }, true);
+//   host.clock.advanceMs(25);
+//   s.finish();                                                     // on_log, on_done, on_delete
+//   host.counter("..."); host.histogram("..."); host.sharedData("key"); s.localReply; s.hostCallCount;
+//
+// Anything Envoy would reject as a module bug (bad pointer, bad enum, malformed pairs, restricted or unimplemented
+// call, trap) throws an EmulatorError naming the host call and the callback; legitimate non-Ok results are returned
+// to the module and listed in host.rejections.
 export {
   BufferType,
   FilterDataStatus,
