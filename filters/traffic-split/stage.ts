@@ -1,0 +1,224 @@
+/**
+ * traffic-split as a stage: on request, choose a subset (rules, sticky weights, current shared state) and set the
+ * routing header the route table matches on (replacing any value the client sent); at completion, count the outcome
+ * in a per-worker pending window; on every tick, merge that window into the configuration's shared state with CAS,
+ * decide rollbacks, cool-downs and ramp steps there, and adopt the result.
+ *
+ * Host calls per request: the headers the rules and the sticky key need (each read once), one header replace and
+ * clear_route_cache on request; response.code (plus response.flags when the code is below 500) at completion.
+ * Metrics are counted locally and added to the host's counters on the tick. Per tick and VM: one shared-data get, and
+ * one set when there was traffic or a decision.
+ */
+import { Stage, StageStream } from "../../assembly/stage";
+import { StreamView, ResponseFlag } from "../../assembly/stream";
+import { Counter, Gauge, taggedName } from "../../assembly/metrics";
+import { Str, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64 } from "../../assembly/host";
+import { LogLevel } from "../../assembly/abi/types";
+import { METRIC_PREFIX } from "../../assembly/context";
+import { TrafficSplitConfig, FILTER_NAME } from "./config";
+import {
+  Inputs, SplitState, SplitEvent, EventKind, Window, chooseSubset, randomPoint, evaluate, decodeState, encodeState,
+  bucketOf, hex64, rate,
+} from "./core";
+
+/** Bounded CAS retries when several workers write the state at the same moment; the rest waits for the next tick. */
+// @ts-ignore: decorator
+@inline const CAS_RETRIES: i32 = 4;
+/** Shared-data layout version, part of the key: a module with another layout never reads this one's values. */
+const KEY_PREFIX = "resilience." + FILTER_NAME + ".v1.";
+const PREFIX = METRIC_PREFIX + "traffic_split_";
+
+/** The request headers of the configuration, read through the view (each fetched at most once per stream). */
+class ViewInputs extends Inputs {
+  view: StreamView | null = null;
+  constructor(readonly names: Str[]) { super(); }
+  get(i: i32): string | null {
+    return changetype<StreamView>(this.view).requestHeader(unchecked(this.names[i]));
+  }
+}
+
+export class TrafficSplitStage extends Stage {
+  readonly key: Str;
+  readonly routing: Str;
+  readonly names: string[] = [];
+  private readonly inputs: ViewInputs;
+  /** The shared state as last read or written by this VM: what requests are routed by. */
+  state: SplitState;
+  /** Outcomes on this VM not yet merged into the shared window. */
+  private readonly pending: Window;
+  private readonly routedCounts: StaticArray<u32>;
+  private readonly failureCounts: StaticArray<u32>;
+  private readonly routed: Counter[] = [];
+  private readonly failed: Counter[] = [];
+  private readonly rollbacks: Counter[] = [];
+  private readonly weightGauges: Gauge[] = [];
+  private readonly rolledBackGauges: Gauge[] = [];
+  /** What this VM last published per subset (weight * 2 + rolled back), -1 = nothing yet. */
+  private readonly published: StaticArray<i32>;
+
+  constructor(readonly config: TrafficSplitConfig, configHash: u64) {
+    super();
+    const n = config.subsets.length;
+    this.key = new Str(KEY_PREFIX + hex64(configHash));
+    const inputNames = new Array<Str>();
+    for (let i = 0; i < config.inputs.length; i++) inputNames.push(new Str(config.inputs[i]));
+    this.routing = inputNames[0];
+    this.inputs = new ViewInputs(inputNames);
+    this.pending = new Window(n);
+    this.routedCounts = new StaticArray<u32>(n);
+    this.failureCounts = new StaticArray<u32>(n);
+    this.published = new StaticArray<i32>(n);
+    const now = nowMs();
+    this.state = SplitState.initial(config, now);
+    for (let i = 0; i < n; i++) {
+      const name = config.subsets[i].name;
+      this.names.push(name);
+      this.routed.push(new Counter(taggedName(["subset"], [name], PREFIX + "requests_total")));
+      this.failed.push(new Counter(taggedName(["subset"], [name], PREFIX + "failures_total")));
+      this.rollbacks.push(new Counter(taggedName(["subset"], [name], PREFIX + "rollbacks_total")));
+      this.weightGauges.push(new Gauge(taggedName(["subset"], [name], PREFIX + "weight_percent")));
+      this.rolledBackGauges.push(new Gauge(taggedName(["subset"], [name], PREFIX + "rolled_back")));
+      this.published[i] = -1;
+    }
+    // Join (or create) the shared state now: a VM started after a rollback must not route to the rolled-back subset.
+    this.sync(now);
+  }
+
+  get name(): string { return FILTER_NAME; }
+
+  tickPeriodMs(): u32 { return this.config.syncIntervalMs; }
+
+  onTick(nowMs: i64): void {
+    this.sync(nowMs);
+  }
+
+  newStream(view: StreamView): StageStream | null {
+    return new TrafficSplitStream(this);
+  }
+
+  /** The subset for this request (index into config.subsets). */
+  choose(view: StreamView): i32 {
+    const inputs = this.inputs;
+    inputs.view = view;
+    const i = chooseSubset(this.config, this.state, inputs, randomPoint(randomU64()));
+    inputs.view = null;
+    unchecked(this.routedCounts[i]++);
+    return i;
+  }
+
+  /** Counts a completed request of subset `i` in this VM's pending window. */
+  record(i: i32, failed: bool, nowMs: i64): void {
+    this.pending.add(bucketOf(nowMs, this.config.rollback), i, 1, failed ? 1 : 0);
+    if (failed) unchecked(this.failureCounts[i]++);
+  }
+
+  /** Merges pending outcomes into the shared state, applies decisions there (CAS), and adopts the result. */
+  sync(now: i64): void {
+    const c = this.config;
+    const n = c.subsets.length;
+    for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
+      const cur = getSharedData(this.key);
+      let decoded = cur !== null ? decodeState(cur.data, n) : null;
+      // Absent (a new configuration) or unreadable: start fresh, overwriting with the value's own CAS.
+      const fresh = decoded === null;
+      const st = fresh ? SplitState.initial(c, now) : changetype<SplitState>(decoded);
+      const hadPending = !this.pending.isEmpty();
+      if (hadPending) st.window.addAll(this.pending);
+      const events = evaluate(c, st, now);
+      if (!fresh && !hadPending && events.length == 0) {
+        this.adopt(st);
+        break;
+      }
+      if (setSharedData(this.key, encodeState(st), cur !== null ? cur.cas : 0)) {
+        this.pending.clear();
+        this.adopt(st);
+        for (let e = 0; e < events.length; e++) this.report(events[e]);
+        break;
+      }
+    }
+    this.flushCounts();
+  }
+
+  private adopt(st: SplitState): void {
+    this.state = st;
+    for (let i = 0; i < st.subsets.length; i++) {
+      const s = st.subsets[i];
+      const w = i == 0 ? st.baselineWeight() : s.weight;
+      const code = <i32>(w * 2) + (s.rolledBack ? 1 : 0);
+      if (this.published[i] == code) continue;
+      this.published[i] = code;
+      this.weightGauges[i].set(<u64>w);
+      this.rolledBackGauges[i].set(s.rolledBack ? 1 : 0);
+    }
+  }
+
+  private flushCounts(): void {
+    for (let i = 0; i < this.names.length; i++) {
+      const r = this.routedCounts[i];
+      if (r != 0) { this.routed[i].inc(<i64>r); this.routedCounts[i] = 0; }
+      const f = this.failureCounts[i];
+      if (f != 0) { this.failed[i].inc(<i64>f); this.failureCounts[i] = 0; }
+    }
+  }
+
+  /** One log line per decision; a rollback is critical and counted once (by the VM whose write made it). */
+  private report(e: SplitEvent): void {
+    const c = this.config;
+    const name = this.names[e.subset];
+    if (e.kind == EventKind.RolledBack) {
+      this.rollbacks[e.subset].inc();
+      if (!logEnabled(LogLevel.Critical)) return;
+      const rb = c.rollback;
+      log(LogLevel.Critical, FILTER_NAME + ": rolled back subset \"" + name + "\"" + this.revisionText() +
+        ": error rate " + percent(rate(e.failures, e.requests)) + " (" + e.failures.toString() + " of " + e.requests.toString() +
+        " requests) in the last " + rb.windowMs.toString() + " ms, baseline \"" + this.names[0] + "\" " +
+        percent(rate(e.baseFailures, e.baseRequests)) + " (" + e.baseFailures.toString() + " of " + e.baseRequests.toString() +
+        "); limits errorRate " + percent(rb.errorRate) + ", margin " + percent(rb.margin) + ", minRequests " +
+        rb.minRequests.toString() + "; weight " + e.fromWeight.toString() + "% -> 0% on every worker " +
+        (rb.cooldownMs != 0 ? "for " + rb.cooldownMs.toString() + " ms" : "until a new configuration"));
+    } else if (e.kind == EventKind.Restored) {
+      if (logEnabled(LogLevel.Warn)) {
+        log(LogLevel.Warn, FILTER_NAME + ": cool-down over, subset \"" + name + "\"" + this.revisionText() +
+          " restored to weight " + e.toWeight.toString() + "%");
+      }
+    } else if (logEnabled(LogLevel.Info)) {
+      log(LogLevel.Info, FILTER_NAME + ": ramp step for subset \"" + name + "\"" + this.revisionText() + ": weight " +
+        e.fromWeight.toString() + "% -> " + e.toWeight.toString() + "% (error rate " + percent(rate(e.failures, e.requests)) +
+        " over " + e.requests.toString() + " requests)");
+    }
+  }
+
+  private revisionText(): string {
+    const rev = this.config.revision;
+    return rev.length > 0 ? " (revision \"" + rev + "\")" : "";
+  }
+}
+
+/** 0.3103 -> "31.0%". */
+function percent(r: f64): string {
+  const tenths = <i64>Math.round(r * 1000.0);
+  return (tenths / 10).toString() + "." + (tenths % 10).toString() + "%";
+}
+
+class TrafficSplitStream extends StageStream {
+  private subset: i32 = -1;
+
+  constructor(readonly stage: TrafficSplitStage) { super(); }
+
+  onRequest(view: StreamView, nowMs: i64): bool {
+    const stage = this.stage;
+    const i = stage.choose(view);
+    // Always written: it replaces (every value of) a client-supplied routing header, so clients cannot pick a subset.
+    view.setRoutingHeader(stage.routing, stage.names[i]);
+    this.subset = i;
+    return true;
+  }
+
+  onComplete(view: StreamView, nowMs: i64): void {
+    const i = this.subset;
+    if (i < 0) return; // an earlier stage answered locally: this request was never routed
+    const code = view.responseCode();
+    const failed = code >= 500 || (view.responseFlags() & ResponseFlag.ANY_UPSTREAM_FAILURE) != 0;
+    this.stage.record(i, failed, nowMs);
+  }
+}
