@@ -1,0 +1,321 @@
+/**
+ * Host-free core of the retry budget: a sliding window of time buckets per destination, the budget formula, and the
+ * binary form of a window in shared data. Time is an argument (`nowMs`), so every number here is exact under test.
+ *
+ *   ring of BUCKETS slots, slot = epoch % BUCKETS, epoch = floor(nowMs / bucketMs), bucketMs = window / BUCKETS
+ *   ┌────────┬────────┬─────┬────────┐
+ *   │ e - 9  │ e - 8  │ ... │ e (now)│   a slot holding an epoch <= e - BUCKETS is expired and reads as empty
+ *   └────────┴────────┴─────┴────────┘
+ *   per bucket: requests (deposits), okAttempts, failedAttempts, retries (withdrawals, reservations included)
+ */
+import { ResponseFlag } from "../../assembly/stream";
+
+/** Time buckets per window. */
+// @ts-ignore: decorator
+@inline export const BUCKETS: i32 = 10;
+
+/** Sums over the live buckets of one or more windows. */
+export class Totals {
+  requests: f64 = 0.0;
+  okAttempts: f64 = 0.0;
+  failedAttempts: f64 = 0.0;
+  retries: f64 = 0.0;
+  /** Retries charged to the current bucket only (what the minimum allowance is measured against). */
+  bucketRetries: f64 = 0.0;
+
+  reset(): Totals {
+    this.requests = 0.0;
+    this.okAttempts = 0.0;
+    this.failedAttempts = 0.0;
+    this.retries = 0.0;
+    this.bucketRetries = 0.0;
+    return this;
+  }
+}
+
+/** One destination's sliding window (or a worker's not-yet-shared part of it). */
+@final
+export class BudgetWindow {
+  /** Epoch each slot holds; -1 for never used. */
+  readonly epochs: StaticArray<i64> = new StaticArray<i64>(BUCKETS);
+  readonly requests: StaticArray<u32> = new StaticArray<u32>(BUCKETS);
+  readonly okAttempts: StaticArray<u32> = new StaticArray<u32>(BUCKETS);
+  readonly failedAttempts: StaticArray<u32> = new StaticArray<u32>(BUCKETS);
+  readonly retries: StaticArray<f64> = new StaticArray<f64>(BUCKETS);
+
+  constructor(readonly bucketMs: i64) {
+    this.clear();
+  }
+
+  @inline epochAt(nowMs: i64): i64 {
+    return nowMs / this.bucketMs;
+  }
+
+  /** Forgets every count. */
+  clear(): void {
+    for (let i = 0; i < BUCKETS; i++) this.emptySlot(i, -1);
+  }
+
+  /** True when no slot holds anything. */
+  get empty(): bool {
+    for (let i = 0; i < BUCKETS; i++) {
+      if (unchecked(this.epochs[i]) >= 0) return false;
+    }
+    return true;
+  }
+
+  /** A request arrived: it deposits into the current bucket. */
+  deposit(nowMs: i64): void {
+    const s = this.claim(this.epochAt(nowMs));
+    unchecked(this.requests[s] += 1);
+  }
+
+  /** A completed request's attempts, counted in the current bucket. */
+  recordAttempts(nowMs: i64, ok: u32, failed: u32): void {
+    if (ok == 0 && failed == 0) return;
+    const s = this.claim(this.epochAt(nowMs));
+    unchecked(this.okAttempts[s] += ok);
+    unchecked(this.failedAttempts[s] += failed);
+  }
+
+  /**
+   * Charges `retries` (negative to give back) to the bucket of `epoch`. Nothing happens when that bucket has left
+   * the window at `nowMs`: its charge no longer counts anyway. Returns whether it was charged.
+   */
+  charge(epoch: i64, nowMs: i64, retries: f64): bool {
+    if (retries == 0.0 || epoch <= this.epochAt(nowMs) - BUCKETS) return false;
+    const s = this.claim(epoch);
+    if (s < 0) return false;
+    unchecked(this.retries[s] += retries);
+    return true;
+  }
+
+  /** Adds the live buckets at `nowMs` to `t`. */
+  addTo(t: Totals, nowMs: i64): Totals {
+    const now = this.epochAt(nowMs);
+    for (let i = 0; i < BUCKETS; i++) {
+      const e = unchecked(this.epochs[i]);
+      if (e <= now - BUCKETS || e > now) continue;
+      t.requests += <f64>unchecked(this.requests[i]);
+      t.okAttempts += <f64>unchecked(this.okAttempts[i]);
+      t.failedAttempts += <f64>unchecked(this.failedAttempts[i]);
+      const r = unchecked(this.retries[i]);
+      t.retries += r;
+      if (e == now) t.bucketRetries += r;
+    }
+    return t;
+  }
+
+  /** Adds `other`'s buckets into this one (a bucket older than what this slot holds is dropped). */
+  mergeFrom(other: BudgetWindow): void {
+    for (let i = 0; i < BUCKETS; i++) {
+      const e = unchecked(other.epochs[i]);
+      if (e < 0) continue;
+      const s = this.claim(e);
+      if (s < 0) continue;
+      unchecked(this.requests[s] += unchecked(other.requests[i]));
+      unchecked(this.okAttempts[s] += unchecked(other.okAttempts[i]));
+      unchecked(this.failedAttempts[s] += unchecked(other.failedAttempts[i]));
+      unchecked(this.retries[s] += unchecked(other.retries[i]));
+    }
+  }
+
+  /** The slot of `epoch`, emptied first if it held an older bucket; -1 when it holds a newer one. */
+  private claim(epoch: i64): i32 {
+    const s = <i32>(epoch % <i64>BUCKETS);
+    const held = unchecked(this.epochs[s]);
+    if (held == epoch) return s;
+    if (held > epoch) return -1;
+    this.emptySlot(s, epoch);
+    return s;
+  }
+
+  private emptySlot(s: i32, epoch: i64): void {
+    unchecked(this.epochs[s] = epoch);
+    unchecked(this.requests[s] = 0);
+    unchecked(this.okAttempts[s] = 0);
+    unchecked(this.failedAttempts[s] = 0);
+    unchecked(this.retries[s] = 0.0);
+  }
+}
+
+// ---------------------------------------------------------------- the budget formula
+
+/** The budget rules of one configuration. */
+@final
+export class BudgetPolicy {
+  /** The minimum allowance per bucket: minRetriesPerSecond x bucket length. */
+  readonly minPerBucket: f64;
+
+  constructor(readonly retryRatio: f64, minRetriesPerSecond: f64, readonly bucketMs: i64, readonly adaptive: bool) {
+    this.minPerBucket = minRetriesPerSecond * <f64>bucketMs / 1000.0;
+  }
+
+  /** Share of attempts in the window that succeeded; 1 before any attempt completed. */
+  successRatio(t: Totals): f64 {
+    const n = t.okAttempts + t.failedAttempts;
+    return n > 0.0 ? t.okAttempts / n : 1.0;
+  }
+
+  /** retryRatio x successRatio when adaptive, else retryRatio. */
+  effectiveRatio(t: Totals): f64 {
+    return this.adaptive ? this.retryRatio * this.successRatio(t) : this.retryRatio;
+  }
+
+  /**
+   * Retries the budget holds:
+   *   max(effectiveRatio x requests - retries   (over the window),
+   *       minPerBucket - retries in the current bucket)
+   * Either may be negative (overdrawn); the caller floors the result at 0.
+   */
+  available(t: Totals): f64 {
+    const byRatio = this.effectiveRatio(t) * t.requests - t.retries;
+    const byMinimum = this.minPerBucket - t.bucketRetries;
+    return max(byRatio, byMinimum);
+  }
+
+  /**
+   * What a grant of `k` retries reserves until the request completes: its expected retries with each attempt failing
+   * as often as in the window. Before any attempt completed nothing is known, so the whole grant is reserved.
+   */
+  reservation(t: Totals, k: u32): f64 {
+    const n = t.okAttempts + t.failedAttempts;
+    return expectedRetries(k, n > 0.0 ? t.failedAttempts / n : 1.0);
+  }
+
+  /** Retries one request may make: what it wants, at most the whole retries the budget holds. */
+  grant(t: Totals, wanted: u32): u32 {
+    const a = Math.floor(this.available(t));
+    if (a <= 0.0) return 0;
+    return a >= <f64>wanted ? wanted : <u32>a;
+  }
+}
+
+/** Expected retries of a request given `k` retries when each attempt fails with probability q: q + q^2 + ... + q^k. */
+export function expectedRetries(k: u32, q: f64): f64 {
+  let sum = 0.0;
+  let p = 1.0;
+  for (let i: u32 = 0; i < k; i++) {
+    p *= q;
+    sum += p;
+  }
+  return sum;
+}
+
+// ---------------------------------------------------------------- outcomes
+
+/** True when the final answer counts as an upstream failure: 5xx, or no answer because the upstream failed. */
+export function isFailure(code: i64, flags: i64): bool {
+  if (code >= 500) return true;
+  return code == 0 && (flags & ResponseFlag.ANY_UPSTREAM_FAILURE) != 0;
+}
+
+/** Attempts of a completed request that succeeded (0 or 1): the router retries only after a failed attempt. */
+@inline export function okAttempts(attempts: i64, failed: bool): u32 {
+  return attempts >= 1 && !failed ? 1 : 0;
+}
+
+/** Attempts of a completed request that failed: all of them when the final answer failed, else all but the last. */
+@inline export function failedAttempts(attempts: i64, failed: bool): u32 {
+  if (attempts < 1) return 0;
+  return <u32>(failed ? attempts : attempts - 1);
+}
+
+/** True when the budget stopped a retry the router would have made: it failed after using every retry it was given. */
+@inline export function retryDenied(granted: u32, wanted: u32, attempts: i64, failed: bool): bool {
+  return failed && granted < wanted && attempts == <i64>granted + 1;
+}
+
+// ---------------------------------------------------------------- shared-data encoding
+
+/** "RBW1" little-endian: marks a value written by this encoding. */
+// @ts-ignore: decorator
+@inline const MAGIC: u32 = 0x31574252;
+// @ts-ignore: decorator
+@inline const HEADER_BYTES: i32 = 8;
+// @ts-ignore: decorator
+@inline const SLOT_BYTES: i32 = 28;
+/** Size of an encoded window: u32 magic, u32 bucketMs, then per slot i64 epoch, u32 x3 counts, f64 retries. */
+// @ts-ignore: decorator
+@inline export const ENCODED_BYTES: i32 = HEADER_BYTES + BUCKETS * SLOT_BYTES;
+
+/** Writes `w` into `out` (ENCODED_BYTES long), little-endian. */
+export function encodeWindow(w: BudgetWindow, out: ArrayBuffer): ArrayBuffer {
+  const base = changetype<usize>(out);
+  store<u32>(base, MAGIC);
+  store<u32>(base + 4, <u32>w.bucketMs);
+  for (let i = 0; i < BUCKETS; i++) {
+    const p = base + <usize>(HEADER_BYTES + i * SLOT_BYTES);
+    store<i64>(p, unchecked(w.epochs[i]));
+    store<u32>(p + 8, unchecked(w.requests[i]));
+    store<u32>(p + 12, unchecked(w.okAttempts[i]));
+    store<u32>(p + 16, unchecked(w.failedAttempts[i]));
+    store<f64>(p + 20, unchecked(w.retries[i]));
+  }
+  return out;
+}
+
+/**
+ * Reads an encoded window into `w`. A value of the wrong size, without the marker or written with another bucket
+ * length (another windowSeconds) reads as empty, and the result is false.
+ */
+export function decodeWindow(data: ArrayBuffer, w: BudgetWindow): bool {
+  const base = changetype<usize>(data);
+  if (data.byteLength != ENCODED_BYTES || load<u32>(base) != MAGIC || <i64>load<u32>(base + 4) != w.bucketMs) {
+    w.clear();
+    return false;
+  }
+  for (let i = 0; i < BUCKETS; i++) {
+    const p = base + <usize>(HEADER_BYTES + i * SLOT_BYTES);
+    unchecked(w.epochs[i] = load<i64>(p));
+    unchecked(w.requests[i] = load<u32>(p + 8));
+    unchecked(w.okAttempts[i] = load<u32>(p + 12));
+    unchecked(w.failedAttempts[i] = load<u32>(p + 16));
+    unchecked(w.retries[i] = load<f64>(p + 20));
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- the destination directory
+
+/** The value that stands for every destination beyond the cap. */
+export const OVERFLOW = "other";
+
+/** Longest destination name given a budget of its own; longer ones use the overflow budget. */
+// @ts-ignore: decorator
+@inline export const MAX_NAME_LENGTH: i32 = 253;
+
+/**
+ * The destinations with a budget of their own, shared by all workers as one value: names separated by `\n`, the
+ * position of a name being its slot. Grows up to `cap` names and never shrinks (shared data has no delete).
+ */
+export class Directory {
+  names: string[];
+
+  constructor(encoded: string) {
+    this.names = encoded.length == 0 ? [] : encoded.split("\n");
+  }
+
+  /** The slot of `name`, or -1. */
+  slotOf(name: string): i32 {
+    return this.names.indexOf(name);
+  }
+
+  /** Adds `name` when there is room and it can have a slot; returns its slot, or -1 for the overflow budget. */
+  admit(name: string, cap: i32): i32 {
+    const s = this.names.indexOf(name);
+    if (s >= 0) return s;
+    if (this.names.length >= cap || !admissible(name)) return -1;
+    this.names.push(name);
+    return this.names.length - 1;
+  }
+
+  encode(): string {
+    return this.names.join("\n");
+  }
+}
+
+/** A name can own a slot when it is non-empty, not the overflow name, short and free of the separator. */
+export function admissible(name: string): bool {
+  return name.length > 0 && name.length <= MAX_NAME_LENGTH && name != OVERFLOW && !name.includes("\n");
+}

@@ -1,0 +1,324 @@
+/**
+ * retry-budget as a stage: per request, how many retries Envoy's router may make (x-envoy-max-retries, with
+ * x-envoy-retry-on and optionally a per-try timeout); at completion, the retries actually made
+ * (upstream.request_attempt_count - 1) and the attempts' outcomes go into the destination's window.
+ *
+ * State per destination: `cache` (the shared window as of this worker's last sync) + `delta` (this worker's counts
+ * since). Decisions read cache + delta with no host call. A sync (tick every syncIntervalMs, or at once when a
+ * completion found more retries than were reserved) merges the delta into shared data with CAS and reads the other
+ * workers' counts back. When a grant's expected retries reach SHARED_RESERVATION_MIN (a failing destination) the
+ * grant itself is a CAS on shared data, so the workers cannot both spend the same retries.
+ */
+import { Stage, StageStream } from "../../assembly/stage";
+import { StreamView } from "../../assembly/stream";
+import { Counter, Gauge, taggedName } from "../../assembly/metrics";
+import { Str, getSharedData, setSharedData, log, logEnabled, SharedValue } from "../../assembly/host";
+import { LogLevel } from "../../assembly/abi/types";
+import { METRIC_PREFIX } from "../../assembly/context";
+import { RetryBudgetConfig, FILTER_NAME, MAX_RETRIES_CAP } from "./config";
+import {
+  BUCKETS, BudgetWindow, BudgetPolicy, Totals, Directory, OVERFLOW, ENCODED_BYTES, admissible, decodeWindow,
+  encodeWindow, failedAttempts, isFailure, okAttempts, retryDenied,
+} from "./core";
+
+/** Bounded CAS retries when workers write the same key at the same moment. */
+// @ts-ignore: decorator
+@inline const CAS_RETRIES: i32 = 8;
+/** A grant whose expected retries reach this is reserved in shared data at once (2 host calls), not at the next sync. */
+// @ts-ignore: decorator
+@inline export const SHARED_RESERVATION_MIN: f64 = 0.1;
+
+const KEY_PREFIX = "resilience." + FILTER_NAME + ".";
+const H_RETRY_ON = new Str("x-envoy-retry-on");
+const H_MAX_RETRIES = new Str("x-envoy-max-retries");
+const H_PER_TRY_TIMEOUT = new Str("x-envoy-upstream-rq-per-try-timeout-ms");
+
+/** "0".."10": the x-envoy-max-retries values, made once. */
+const COUNT_TEXT: string[] = [];
+for (let i: u32 = 0; i <= MAX_RETRIES_CAP; i++) COUNT_TEXT.push(i.toString());
+
+/** One destination's budget on this VM: the shared window's last copy, this worker's unshared counts, metrics. */
+class DestinationBudget {
+  readonly cache: BudgetWindow;
+  readonly delta: BudgetWindow;
+  /** When the cache was last read from shared data (i64.MIN_VALUE: never). */
+  syncedAtMs: i64 = i64.MIN_VALUE;
+  lastUsedMs: i64 = 0;
+  /** Counts not yet added to the counters: they are added on the tick, not per request. */
+  pendingRequests: i64 = 0;
+  pendingRetries: i64 = 0;
+  pendingDenied: i64 = 0;
+  readonly requests: Counter;
+  readonly retries: Counter;
+  readonly denied: Counter;
+  readonly available: Gauge;
+  readonly ratio: Gauge;
+
+  constructor(readonly name: string, readonly key: Str, bucketMs: i64) {
+    this.cache = new BudgetWindow(bucketMs);
+    this.delta = new BudgetWindow(bucketMs);
+    const labels = ["destination_service"];
+    const values = [name];
+    const prefix = METRIC_PREFIX + "retry_budget_";
+    this.requests = new Counter(taggedName(labels, values, prefix + "requests_total"));
+    this.retries = new Counter(taggedName(labels, values, prefix + "retries_total"));
+    this.denied = new Counter(taggedName(labels, values, prefix + "retries_denied_total"));
+    this.available = new Gauge(taggedName(labels, values, prefix + "available_retries"));
+    this.ratio = new Gauge(taggedName(labels, values, prefix + "effective_ratio_permille"));
+  }
+
+  /** Adds the pending counts to the counters (host calls only for non-zero ones). */
+  publishCounts(): void {
+    if (this.pendingRequests != 0) this.requests.inc(this.pendingRequests);
+    if (this.pendingRetries != 0) this.retries.inc(this.pendingRetries);
+    if (this.pendingDenied != 0) this.denied.inc(this.pendingDenied);
+    this.pendingRequests = 0;
+    this.pendingRetries = 0;
+    this.pendingDenied = 0;
+  }
+}
+
+export class RetryBudgetStage extends Stage {
+  readonly policy: BudgetPolicy;
+  readonly bucketMs: i64;
+  private readonly windowMs: i64;
+  private readonly staleMs: i64;
+  private readonly budgets: Map<string, DestinationBudget> = new Map<string, DestinationBudget>();
+  private readonly list: DestinationBudget[] = [];
+  private readonly directoryKey: Str = new Str(KEY_PREFIX + "destinations");
+  private directoryFull: bool = false;
+  private readonly scratch: Totals = new Totals();
+  private readonly buffer: ArrayBuffer = new ArrayBuffer(ENCODED_BYTES);
+  readonly perTryText: string;
+  /** Result of the last reserveShared: the retries granted and reserved. */
+  grantedOut: u32 = 0;
+  reservedOut: f64 = 0.0;
+
+  constructor(readonly config: RetryBudgetConfig) {
+    super();
+    const bucketMs = <i64>config.windowSeconds * 1000 / <i64>BUCKETS;
+    this.bucketMs = bucketMs;
+    this.windowMs = <i64>config.windowSeconds * 1000;
+    this.staleMs = <i64>config.syncIntervalMs * 2;
+    this.perTryText = config.perTryTimeoutMs.toString();
+    this.policy = new BudgetPolicy(config.retryRatio, config.minRetriesPerSecond, bucketMs, config.adaptive);
+  }
+
+  get name(): string { return FILTER_NAME; }
+
+  tickPeriodMs(): u32 { return this.config.syncIntervalMs; }
+
+  newStream(view: StreamView): StageStream | null {
+    return new RetryBudgetStream(this);
+  }
+
+  /** This VM's budget for a destination: its own slot while the directory has room, else the overflow budget. */
+  budgetFor(name: string): DestinationBudget {
+    if (this.budgets.has(name)) return this.budgets.get(name);
+    if (!this.directoryFull && admissible(name)) {
+      const slot = this.admit(name);
+      if (slot >= 0) return this.remember(name, KEY_PREFIX + "budget." + slot.toString());
+    }
+    if (this.budgets.has(OVERFLOW)) return this.budgets.get(OVERFLOW);
+    return this.remember(OVERFLOW, KEY_PREFIX + "budget." + OVERFLOW);
+  }
+
+  /** Sums of the destination's window as this worker sees it (shared copy + own unshared counts). */
+  totals(d: DestinationBudget, nowMs: i64): Totals {
+    const t = this.scratch.reset();
+    d.cache.addTo(t, nowMs);
+    return d.delta.addTo(t, nowMs);
+  }
+
+  /** A new request's grant: at most `wanted`, what the budget holds; sets grantedOut and reservedOut. */
+  grant(d: DestinationBudget, nowMs: i64, wanted: u32): void {
+    if (nowMs - d.syncedAtMs >= this.staleMs) this.sync(d, nowMs);
+    d.lastUsedMs = nowMs;
+    d.delta.deposit(nowMs);
+    const t = this.totals(d, nowMs);
+    const k = this.policy.grant(t, wanted);
+    const r = this.policy.reservation(t, k);
+    if (r >= SHARED_RESERVATION_MIN) {
+      this.reserveShared(d, nowMs, wanted);
+      return;
+    }
+    d.delta.charge(d.delta.epochAt(nowMs), nowMs, r);
+    this.grantedOut = k;
+    this.reservedOut = r;
+  }
+
+  /** The grant decided on the shared window itself and reserved there in the same CAS write. */
+  private reserveShared(d: DestinationBudget, nowMs: i64, wanted: u32): void {
+    const epoch = d.cache.epochAt(nowMs);
+    let cur: SharedValue | null = null;
+    for (let i = 0; i < CAS_RETRIES; i++) {
+      cur = this.read(d);
+      d.cache.mergeFrom(d.delta);
+      const t = this.scratch.reset();
+      d.cache.addTo(t, nowMs);
+      const k = this.policy.grant(t, wanted);
+      const r = this.policy.reservation(t, k);
+      d.cache.charge(epoch, nowMs, r);
+      if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), cur !== null ? cur.cas : 0)) {
+        d.delta.clear();
+        d.syncedAtMs = nowMs;
+        this.grantedOut = k;
+        this.reservedOut = r;
+        return;
+      }
+    }
+    // Still contended: decide on a fresh copy and keep the reservation local until the next sync.
+    this.read(d);
+    const t = this.totals(d, nowMs);
+    const k = this.policy.grant(t, wanted);
+    const r = this.policy.reservation(t, k);
+    d.delta.charge(epoch, nowMs, r);
+    this.grantedOut = k;
+    this.reservedOut = r;
+  }
+
+  /** Merges this worker's counts into the shared window (CAS) and reads the other workers' counts back. */
+  sync(d: DestinationBudget, nowMs: i64): void {
+    for (let i = 0; i < CAS_RETRIES; i++) {
+      const cur = this.read(d);
+      if (d.delta.empty) {
+        d.syncedAtMs = nowMs;
+        return;
+      }
+      d.cache.mergeFrom(d.delta);
+      if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), cur !== null ? cur.cas : 0)) {
+        d.delta.clear();
+        d.syncedAtMs = nowMs;
+        return;
+      }
+    }
+    this.read(d); // the cache must not hold the delta that is still unshared
+  }
+
+  /** Loads the shared window into the cache (empty when the key was never written). */
+  private read(d: DestinationBudget): SharedValue | null {
+    const cur = getSharedData(d.key);
+    if (cur === null) d.cache.clear();
+    else decodeWindow(cur.data, d.cache);
+    return cur;
+  }
+
+  onTick(nowMs: i64): void {
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const d = unchecked(list[i]);
+      // Destinations idle for a whole window have nothing left to share or show.
+      if (d.delta.empty && d.pendingRequests == 0 && nowMs - d.lastUsedMs > this.windowMs + this.staleMs) continue;
+      d.publishCounts();
+      this.sync(d, nowMs);
+      const t = this.totals(d, nowMs);
+      const a = this.policy.available(t);
+      d.available.set(a > 0.0 ? <u64>Math.floor(a) : 0);
+      d.ratio.set(<u64>Math.round(this.policy.effectiveRatio(t) * 1000.0));
+    }
+  }
+
+  /** Admits a destination to the directory shared by all workers; its slot, or -1 when the directory is full. */
+  private admit(name: string): i32 {
+    const cap = <i32>this.config.maxDestinations;
+    for (let i = 0; i < CAS_RETRIES; i++) {
+      const cur = getSharedData(this.directoryKey);
+      const dir = new Directory(cur !== null ? String.UTF8.decode(cur.data) : "");
+      const known = dir.slotOf(name);
+      if (known >= 0) return known;
+      const slot = dir.admit(name, cap);
+      if (slot < 0) {
+        this.directoryFull = true;
+        log(LogLevel.Info, FILTER_NAME + ": " + cap.toString() + " destinations have budgets; later ones share the \"" + OVERFLOW + "\" budget");
+        return -1;
+      }
+      if (setSharedData(this.directoryKey, String.UTF8.encode(dir.encode()), cur !== null ? cur.cas : 0)) {
+        if (logEnabled(LogLevel.Debug)) log(LogLevel.Debug, FILTER_NAME + ": destination \"" + name + "\" has budget slot " + slot.toString());
+        return slot;
+      }
+    }
+    return -1;
+  }
+
+  private remember(name: string, key: string): DestinationBudget {
+    const d = new DestinationBudget(name, new Str(key), this.bucketMs);
+    this.budgets.set(name, d);
+    this.list.push(d);
+    return d;
+  }
+}
+
+class RetryBudgetStream extends StageStream {
+  private budget: DestinationBudget | null = null;
+  private wanted: u32 = 0;
+  private granted: u32 = 0;
+  private reserved: f64 = 0.0;
+  private epoch: i64 = 0;
+
+  constructor(readonly stage: RetryBudgetStage) { super(); }
+
+  onRequest(view: StreamView, nowMs: i64): bool {
+    const stage = this.stage;
+    const c = stage.config;
+    const name = c.destination.of(view);
+    const d = stage.budgetFor(name.length > 0 ? name : "unknown");
+    let wanted = c.maxRetries;
+    let clientRetryOn: string | null = null;
+    let clientPerTry: string | null = null;
+    if (c.trustClientHeaders) {
+      const asked = parseCount(view.requestHeader(H_MAX_RETRIES));
+      if (asked >= 0) wanted = <u32>asked;
+      clientRetryOn = view.requestHeader(H_RETRY_ON);
+      clientPerTry = view.requestHeader(H_PER_TRY_TIMEOUT);
+    }
+    stage.grant(d, nowMs, wanted);
+    const k = stage.grantedOut;
+    this.budget = d;
+    this.wanted = wanted;
+    this.granted = k;
+    this.reserved = stage.reservedOut;
+    this.epoch = d.delta.epochAt(nowMs);
+
+    // x-envoy-max-retries always carries the grant: with a retry-on policy (the route's or a header) it is the count.
+    if (k > 0 && clientRetryOn === null) {
+      if (c.retryOn.length > 0) view.setRequestHeader(H_RETRY_ON, c.retryOn);
+      else if (!c.trustClientHeaders) view.removeRequestHeader(H_RETRY_ON);
+    }
+    view.setRequestHeader(H_MAX_RETRIES, unchecked(COUNT_TEXT[k]));
+    if (clientPerTry === null) {
+      if (c.perTryTimeoutMs > 0) view.setRequestHeader(H_PER_TRY_TIMEOUT, stage.perTryText);
+      else if (!c.trustClientHeaders) view.removeRequestHeader(H_PER_TRY_TIMEOUT);
+    }
+    return true;
+  }
+
+  onComplete(view: StreamView, nowMs: i64): void {
+    const d = this.budget;
+    if (d === null) return;
+    const attempts = view.attemptCount();
+    const code = view.responseCode();
+    const failed = isFailure(code, code == 0 ? view.responseFlags() : 0);
+    const made = attempts > 1 ? attempts - 1 : 0;
+    d.delta.recordAttempts(nowMs, okAttempts(attempts, failed), failedAttempts(attempts, failed));
+    // The reservation becomes what was actually spent, in the bucket where it was granted.
+    const correction = <f64>made - this.reserved;
+    d.delta.charge(this.epoch, nowMs, correction);
+    d.pendingRequests++;
+    d.pendingRetries += made;
+    if (retryDenied(this.granted, this.wanted, attempts, failed)) d.pendingDenied++;
+    // More retries than reserved: the destination is failing more than the window knew; tell the other workers now.
+    if (correction >= 1.0) this.stage.sync(d, nowMs);
+  }
+}
+
+/** A client's x-envoy-max-retries as a count 0..MAX_RETRIES_CAP, or -1 when absent or not such a number. */
+function parseCount(v: string | null): i32 {
+  if (v === null || v.length == 0 || v.length > 2) return -1;
+  let n: i32 = 0;
+  for (let i = 0; i < v.length; i++) {
+    const ch = v.charCodeAt(i);
+    if (ch < 0x30 || ch > 0x39) return -1;
+    n = n * 10 + (ch - 0x30);
+  }
+  return n <= <i32>MAX_RETRIES_CAP ? n : -1;
+}
