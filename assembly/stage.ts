@@ -19,6 +19,8 @@ export abstract class Stage {
   onTick(nowMs: i64): void {}
   /** The tick period the stage wants (0: housekeeping only). */
   tickPeriodMs(): u32 { return 0; }
+  /** False when the stage never looks at `nowMs`: then a module of such stages reads no clock per request. */
+  usesClock(): bool { return true; }
 }
 
 /** One filter's per-request part. */
@@ -43,6 +45,7 @@ export abstract class StageSetup {
 export class StagedHttpContext extends HttpContext {
   private readonly view: StreamView;
   private readonly active: StageStream[];
+  private readonly clock: bool;
 
   constructor(id: u32, root: StagedRoot) {
     super(id, root);
@@ -55,10 +58,16 @@ export class StagedHttpContext extends HttpContext {
     }
     this.view = view;
     this.active = active;
+    this.clock = root.usesClock;
+  }
+
+  /** Wall-clock ms for the stages, or 0 when none of them reads it (saves a host call per callback). */
+  @inline private now(): i64 {
+    return this.clock ? nowMs() : 0;
   }
 
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
-    const now = nowMs();
+    const now = this.now();
     const view = this.view;
     const active = this.active;
     for (let i = 0; i < active.length; i++) {
@@ -75,7 +84,7 @@ export class StagedHttpContext extends HttpContext {
   onResponseHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const active = this.active;
     if (active.length == 0) return FilterHeadersStatus.Continue;
-    const now = nowMs();
+    const now = this.now();
     for (let i = 0; i < active.length; i++) unchecked(active[i]).onResponse(this.view, now);
     return FilterHeadersStatus.Continue;
   }
@@ -83,7 +92,7 @@ export class StagedHttpContext extends HttpContext {
   onLog(): void {
     const active = this.active;
     if (active.length == 0) return;
-    const now = nowMs();
+    const now = this.now();
     for (let i = 0; i < active.length; i++) unchecked(active[i]).onComplete(this.view, now);
   }
 
@@ -96,6 +105,8 @@ export class StagedHttpContext extends HttpContext {
 /** A root context whose behaviour is a list of stages built from the plugin configuration. */
 export class StagedRoot extends RootContext {
   stages: Stage[] = [];
+  /** Whether any stage reads the clock. */
+  usesClock: bool = false;
 
   constructor(id: u32, name: string, private readonly setup: StageSetup) {
     super(id);
@@ -112,6 +123,9 @@ export class StagedRoot extends RootContext {
       return false;
     }
     this.stages = stages;
+    let clock = false;
+    for (let i = 0; i < stages.length; i++) clock = clock || stages[i].usesClock();
+    this.usesClock = clock;
     let period: u32 = 0;
     for (let i = 0; i < stages.length; i++) {
       const p = stages[i].tickPeriodMs();

@@ -57,6 +57,9 @@ export class ServiceMetricsStage extends Stage {
 
   get name(): string { return FILTER_NAME; }
 
+  /** Durations come from Envoy's `request.duration`: no clock reads. */
+  usesClock(): bool { return false; }
+
   newStream(view: StreamView): StageStream | null {
     return new ServiceMetricsStream(this);
   }
