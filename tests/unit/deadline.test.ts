@@ -1,0 +1,344 @@
+// deadline.wasm (release and debug builds) in the host emulator, with its fake clock: budget parsing from every source,
+// the time-left arithmetic against request.time, defaults, clamps, local replies, and the cross-hop slot table shared
+// by two workers. Needs `npm run build` first.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, test } from "node:test";
+import { Host, LogLevel, type RootContext, type Stream, type Vm } from "../emulator/index.js";
+
+const VM_ID = "resilience";
+const TABLE_PREFIX = "resilience.deadline.default.";
+const H = "x-resilience-deadline-ms";
+const GRPC = { "content-type": "application/grpc" };
+
+/** The tag-encoded stat name the filter defines: `reporter` first, then `budget_source` when given. */
+function stat(metric: string, reporter = "inbound", source?: string): string {
+  return `reporter=.=${reporter};.;` + (source ? `budget_source=.=${source};.;` : "") + `resilience_deadline_${metric}`;
+}
+
+for (const file of ["deadline.wasm", "deadline.debug.wasm"]) {
+  const wasm = fileURLToPath(new URL(`../../build/${file}`, import.meta.url));
+
+  describe(`deadline (${file}) in emulated workers`, () => {
+    const start = (config: object | string, workers = 1, logLevel = LogLevel.Info) => {
+      if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run \`npm run build\` first`);
+      const host = new Host({ vmId: VM_ID, logLevel });
+      const pluginConfig = typeof config === "string" ? config : JSON.stringify(config);
+      const vms = host.startVms(wasm, workers, { pluginConfig, pluginName: "deadline", rootId: "deadline" });
+      return { host, vms, vm: vms[0]! };
+    };
+
+    /** A stream created now (request.time), whose request headers reach the filter `waitMs` later. */
+    const send = (host: Host, vm: Vm, headers: Record<string, string>, opts: { waitMs?: number; root?: RootContext } = {}) => {
+      const s = vm.newStream({ root: opts.root });
+      host.clock.advanceMs(opts.waitMs ?? 0);
+      s.requestHeaders({ ":authority": "b.svc", ":path": "/", ":method": "GET", ...headers }, true);
+      return s;
+    };
+    const sent = (s: Stream, name: string) => s.requestHeaders().get(name);
+    /** The upstream answers, then the stream completes (on_log) with Envoy's response flags. */
+    const complete = (s: Stream, flags = 0n) => {
+      if (!s.localReply) s.responseHeaders({ ":status": "200" }, true);
+      s.setProperty("response.flags", flags);
+      s.finish();
+    };
+
+    test("the header's budget minus the time since request.time and the margin goes to the router and the next hop", () => {
+      const { host, vm } = start({ incoming: "trust", marginMs: 5 });
+      const s = send(host, vm, { [H]: "300" }, { waitMs: 40 });
+      assert.equal(s.requestForwarded, true);
+      assert.equal(sent(s, H), "255");
+      assert.equal(sent(s, "x-envoy-upstream-rq-timeout-ms"), "255");
+      assert.equal(sent(s, "grpc-timeout"), undefined, "plain HTTP gets no grpc-timeout");
+      assert.equal(host.counter(stat("budgets_total", "inbound", "header")), 1n);
+      assert.equal(host.counter(stat("budgets_total", "inbound", "none")), 0n);
+    });
+
+    test("grpc-timeout in every unit becomes whole milliseconds, rounded down, and is rewritten for the server", () => {
+      const { host, vm } = start({ incoming: "trust", maxMs: 86_400_000 });
+      const cases: Array<[string, number]> = [
+        ["1H", 3_600_000], ["2M", 120_000], ["3S", 3_000], ["250m", 250], ["250000u", 250], ["1999u", 1],
+        ["25000000n", 25], ["00000007m", 7], ["99999999S", 86_400_000],
+      ];
+      for (const [value, ms] of cases) {
+        const s = send(host, vm, { ...GRPC, "grpc-timeout": value });
+        assert.equal(sent(s, H), String(ms), `grpc-timeout ${value}`);
+        assert.equal(sent(s, "grpc-timeout"), `${ms}m`, `grpc-timeout ${value}`);
+      }
+      assert.equal(host.counter(stat("budgets_total", "inbound", "grpc-timeout")), BigInt(cases.length));
+      assert.equal(host.counter(stat("clamps_total")), 1n, "99999999S is beyond maxMs");
+    });
+
+    test("a grpc-timeout below one millisecond is already spent: DEADLINE_EXCEEDED at once", () => {
+      const { host, vm } = start({ incoming: "trust" });
+      const s = send(host, vm, { ...GRPC, "grpc-timeout": "999u" });
+      assert.equal(s.localReply?.grpcStatus, 4);
+      assert.equal(s.requestForwarded, false);
+    });
+
+    test("malformed grpc-timeout values are ignored, counted and logged at debug, and the default applies", () => {
+      const { host, vm } = start({ incoming: "trust", defaultMs: 700 }, 1, LogLevel.Debug);
+      const bad = ["", "m", "5", "123456789m", "250000000n", "5x", "-5m", "5 m", "1.5S", "+5S", "５m", "5h", "5mm", "0x10m"];
+      for (const value of bad) {
+        const s = send(host, vm, { ...GRPC, "grpc-timeout": value });
+        assert.equal(s.requestForwarded, true, `grpc-timeout ${JSON.stringify(value)}`);
+        assert.equal(sent(s, H), "700", `grpc-timeout ${JSON.stringify(value)}`);
+        assert.equal(sent(s, "grpc-timeout"), "700m");
+      }
+      assert.equal(host.counter(stat("malformed_total", "inbound", "grpc-timeout")), BigInt(bad.length));
+      assert.equal(host.counter(stat("budgets_total", "inbound", "default")), BigInt(bad.length));
+      const lines = host.logsAt(LogLevel.Debug).filter((l) => l.message.includes("ignoring malformed grpc-timeout"));
+      assert.equal(lines.length, bad.length);
+      assert.match(lines[3]!.message, /"123456789m"/, "more than 8 digits");
+      assert.deepEqual(host.logsAt(LogLevel.Warn), []);
+    });
+
+    test("malformed millisecond headers are ignored the same way", () => {
+      const { host, vm } = start({ incoming: "trust", defaultMs: 700 });
+      for (const value of ["", "abc", "-1", "1.5", "12 ", "1e3", "9".repeat(33)]) {
+        assert.equal(sent(send(host, vm, { [H]: value }), H), "700", `header ${JSON.stringify(value)}`);
+      }
+      assert.equal(host.counter(stat("malformed_total", "inbound", "header")), 7n);
+      assert.equal(sent(send(host, vm, { [H]: "9".repeat(32) }), H), "15000", "32 digits is a (huge) number, clamped");
+    });
+
+    test("x-envoy-expected-rq-timeout-ms is a budget when listed and the earlier sources are absent", () => {
+      const { host, vm } = start({ incoming: "trust" });
+      assert.equal(sent(send(host, vm, { "x-envoy-expected-rq-timeout-ms": "420" }), H), "420");
+      assert.equal(sent(send(host, vm, { "x-envoy-expected-rq-timeout-ms": "420", [H]: "90" }), H), "90");
+      assert.equal(host.counter(stat("budgets_total", "inbound", "envoy-expected")), 1n);
+      const only = start({ incoming: "trust", sources: ["header"] });
+      assert.equal(sent(send(only.host, only.vm, { "x-envoy-expected-rq-timeout-ms": "420" }), H), undefined, "not listed: no budget");
+    });
+
+    test("sources are read in the configured order and a malformed one falls through to the next", () => {
+      const { host, vm } = start({ incoming: "trust", sources: ["grpc-timeout", "header"] });
+      assert.equal(sent(send(host, vm, { [H]: "300", "grpc-timeout": "2S" }), H), "2000");
+      assert.equal(sent(send(host, vm, { [H]: "300", "grpc-timeout": "2 S" }), H), "300");
+      assert.equal(host.counter(stat("budgets_total", "inbound", "header")), 1n);
+      assert.equal(host.counter(stat("budgets_total", "inbound", "grpc-timeout")), 1n);
+    });
+
+    test("an ask above maxMs is clamped to maxMs and counted", () => {
+      const { host, vm } = start({ incoming: "trust", maxMs: 2000 });
+      const s = send(host, vm, { [H]: "3600000" });
+      assert.equal(sent(s, H), "2000");
+      assert.equal(sent(s, "x-envoy-upstream-rq-timeout-ms"), "2000");
+      assert.equal(host.counter(stat("clamps_total")), 1n);
+    });
+
+    test("under shorten an incoming budget may only shorten the default", () => {
+      const { host, vm } = start({ incoming: "shorten", defaultMs: 1000 });
+      assert.equal(sent(send(host, vm, { [H]: "300" }), H), "300");
+      assert.equal(sent(send(host, vm, { [H]: "5000" }), H), "1000");
+      assert.equal(host.counter(stat("clamps_total")), 1n);
+      const noDefault = start({ incoming: "shorten", maxMs: 4000 });
+      assert.equal(sent(send(noDefault.host, noDefault.vm, { [H]: "5000" }), H), "4000", "without a default only maxMs caps");
+    });
+
+    test("under ignore incoming headers give nothing, and the project header is removed when no default applies", () => {
+      const { host, vm } = start({ incoming: "ignore" });
+      const s = send(host, vm, { [H]: "300", "grpc-timeout": "1S" });
+      assert.equal(sent(s, H), undefined);
+      assert.equal(sent(s, "grpc-timeout"), "1S", "the client's own grpc-timeout is left alone");
+      assert.equal(sent(s, "x-envoy-upstream-rq-timeout-ms"), undefined);
+      assert.equal(host.counter(stat("budgets_total", "inbound", "none")), 1n);
+      const withDefault = start({ incoming: "ignore", defaultMs: 800 });
+      assert.equal(sent(send(withDefault.host, withDefault.vm, { [H]: "300" }), H), "800");
+    });
+
+    test("defaults match destination and path prefix in order, else defaultMs", () => {
+      const { host, vm } = start({
+        defaultMs: 1000,
+        defaults: [
+          { destination: "b.svc", prefix: "/slow/", ms: 5000 },
+          { destination: "b.svc", ms: 2000 },
+          { prefix: "/api/", ms: 300 },
+        ],
+      });
+      const at = (authority: string, path: string) => sent(send(host, vm, { ":authority": authority, ":path": path }), H);
+      assert.equal(at("b.svc:8080", "/slow/report"), "5000");
+      assert.equal(at("b.svc", "/api/x"), "2000");
+      assert.equal(at("c.svc", "/api/x"), "300");
+      assert.equal(at("c.svc", "/other"), "1000");
+      assert.equal(host.counter(stat("budgets_total", "inbound", "default")), 4n);
+    });
+
+    test("without any budget the request passes untouched", () => {
+      const { host, vm } = start("{}");
+      const s = send(host, vm, {});
+      assert.equal(s.requestForwarded, true);
+      for (const h of [H, "x-envoy-upstream-rq-timeout-ms", "grpc-timeout"]) assert.equal(sent(s, h), undefined);
+      assert.equal(host.counter(stat("budgets_total", "inbound", "none")), 1n);
+      assert.deepEqual(new Set(host.rejections.map((r) => `${r.call} ${r.resultName}`)), new Set(["proxy_get_header_map_value NotFound"]));
+    });
+
+    test("less than minMs left is answered 504 at once and never reaches the router", () => {
+      const { host, vm } = start({ incoming: "trust", minMs: 20, marginMs: 5 });
+      const s = send(host, vm, { [H]: "24" });
+      assert.equal(s.requestForwarded, false);
+      assert.equal(s.localReply?.status, 504);
+      assert.equal(s.localReply?.details, "deadline_exceeded");
+      assert.equal(s.localReply?.grpcStatus, null);
+      assert.equal(host.counter(stat("rejections_total")), 1n);
+      assert.equal(host.counter(stat("expired_total")), 1n);
+      assert.equal(send(host, vm, { [H]: "25" }).requestForwarded, true, "25 - 5 = 20 is enough");
+    });
+
+    test("a spent gRPC deadline is answered with grpc-status DEADLINE_EXCEEDED", () => {
+      const { host, vm } = start({ incoming: "trust", minMs: 5 });
+      const s = send(host, vm, { ...GRPC, "grpc-timeout": "4m" });
+      assert.equal(s.localReply?.grpcStatus, 4);
+      assert.equal(s.localReply?.bodyText, "deadline exceeded");
+    });
+
+    test("time spent before the filter runs counts: a request that waited past its budget is spent", () => {
+      const { host, vm } = start({ incoming: "trust" });
+      assert.equal(sent(send(host, vm, { [H]: "100" }, { waitMs: 99 }), H), "1");
+      assert.equal(send(host, vm, { [H]: "100" }, { waitMs: 100 }).localReply?.status, 504);
+      assert.equal(send(host, vm, { [H]: "100" }, { waitMs: 150 }).localReply?.status, 504);
+    });
+
+    test("in dry run a spent budget is counted and propagated as 0, with no router timeout", () => {
+      const { host, vm } = start({ incoming: "trust", enforce: false });
+      const s = send(host, vm, { ...GRPC, [H]: "10" }, { waitMs: 30 });
+      assert.equal(s.requestForwarded, true);
+      assert.equal(sent(s, H), "0");
+      assert.equal(sent(s, "grpc-timeout"), "0m");
+      assert.equal(sent(s, "x-envoy-upstream-rq-timeout-ms"), undefined);
+      assert.equal(host.counter(stat("expired_total")), 1n);
+      assert.equal(host.counter(stat("rejections_total")), 0n);
+      assert.equal(sent(send(host, vm, { [H]: "300" }), "x-envoy-upstream-rq-timeout-ms"), undefined);
+    });
+
+    describe("across the application (inbound records, outbound looks up)", () => {
+      const INBOUND = { reporter: "inbound", incoming: "trust", marginMs: 5, defaultMs: 1000, crossHop: { mode: "record", slots: 16, graceMs: 1000 } };
+      const OUTBOUND = { reporter: "outbound", incoming: "trust", marginMs: 5, defaultMs: 1000, crossHop: { mode: "lookup", slots: 16, graceMs: 1000 } };
+      /** Two workers, each with an inbound and an outbound plugin (one VM per worker, two root contexts). */
+      const sidecar = (inbound: object = INBOUND, outbound: object = OUTBOUND) => {
+        const { host, vms } = start(inbound, 2);
+        const out = vms.map((vm) => vm.startRoot({ pluginConfig: JSON.stringify(outbound), pluginName: "deadline-outbound", rootId: "deadline" }));
+        assert.ok(out.every((r) => r.configureResult));
+        return { host, vms, out };
+      };
+      const keys = (host: Host) => host.sharedDataStore.keys(VM_ID).filter((k) => k.startsWith(TABLE_PREFIX));
+
+      test("the outbound call finds the inbound deadline by x-request-id in another worker, so the app's time counts", () => {
+        const { host, vms, out } = sidecar();
+        const inbound = send(host, vms[0]!, { [H]: "300", "x-request-id": "req-1" });
+        assert.equal(sent(inbound, H), "295");
+        host.clock.advanceMs(200); // app A works
+        const call = send(host, vms[1]!, { "x-request-id": "req-1" }, { root: out[1] });
+        assert.equal(sent(call, H), "95"); // 300 - 200 - 5
+        assert.equal(sent(call, "x-envoy-upstream-rq-timeout-ms"), "95");
+        assert.equal(host.counter(stat("crosshop_hits_total", "outbound")), 1n);
+        assert.equal(host.counter(stat("budgets_total", "outbound", "request-id")), 1n);
+        const other = send(host, vms[1]!, { "x-request-id": "req-2" }, { root: out[1] });
+        assert.equal(sent(other, H), "995", "an unknown id falls back to the default");
+        assert.equal(host.counter(stat("crosshop_misses_total", "outbound")), 1n);
+      });
+
+      test("a spent inbound deadline makes the app's outbound call fail at once", () => {
+        const { host, vms, out } = sidecar();
+        send(host, vms[0]!, { [H]: "150", "x-request-id": "req-1" });
+        host.clock.advanceMs(200);
+        const call = send(host, vms[1]!, { "x-request-id": "req-1" }, { root: out[1] });
+        assert.equal(call.localReply?.status, 504);
+        assert.equal(host.counter(stat("rejections_total", "outbound")), 1n);
+      });
+
+      test("the earlier of a forwarded header and the table's deadline wins", () => {
+        const { host, vms, out } = sidecar();
+        send(host, vms[0]!, { [H]: "300", "x-request-id": "req-1" });
+        host.clock.advanceMs(100);
+        // The app forwarded the header it received verbatim (295): the table knows better (300 - 100 - 5).
+        assert.equal(sent(send(host, vms[1]!, { [H]: "295", "x-request-id": "req-1" }, { root: out[1] }), H), "195");
+        // A deadline-aware app asked for less: that stands.
+        assert.equal(sent(send(host, vms[1]!, { [H]: "50", "x-request-id": "req-1" }, { root: out[1] }), H), "45");
+      });
+
+      test("an answered request frees its slot, so later calls with its id fall back to the default", () => {
+        const { host, vms, out } = sidecar();
+        const inbound = send(host, vms[0]!, { [H]: "300", "x-request-id": "req-1" });
+        assert.equal(host.gauge(stat("crosshop_slots_used")), 1n);
+        complete(inbound);
+        assert.equal(host.gauge(stat("crosshop_slots_used")), 0n);
+        assert.equal(sent(send(host, vms[1]!, { "x-request-id": "req-1" }, { root: out[1] }), H), "995");
+      });
+
+      test("a request cut short by its deadline stays so late calls are refused, until deadline plus grace", () => {
+        const { host, vms, out } = sidecar();
+        const inbound = send(host, vms[0]!, { [H]: "100", "x-request-id": "req-1" });
+        host.clock.advanceMs(95);
+        complete(inbound, 0x4n); // UT: the router's timeout fired; app A is still working
+        host.clock.advanceMs(100);
+        assert.equal(send(host, vms[1]!, { "x-request-id": "req-1" }, { root: out[1] }).localReply?.status, 504);
+        host.clock.advanceMs(1000); // deadline (t=100) + grace (1000) is now past
+        assert.equal(sent(send(host, vms[1]!, { "x-request-id": "req-1" }, { root: out[1] }), H), "995", "stale: a miss");
+        assert.equal(host.gauge(stat("crosshop_slots_used")), 1n, "a stale slot occupies room until reused");
+      });
+
+      test("the table keeps slots/4 keys of 64 bytes however many ids pass, evicting the earliest deadline when full", () => {
+        const { host, vms, out } = sidecar();
+        // 2,000 requests in flight at once on 16 slots: all of them recorded, at most 16 kept.
+        for (let i = 0; i < 2000; i++) send(host, vms[i % 2]!, { [H]: String(1000 + i), "x-request-id": `id-${i}` });
+        assert.deepEqual(keys(host).sort(), [0, 1, 2, 3].map((k) => TABLE_PREFIX + k));
+        assert.deepEqual(host.sharedDataStore.keys(VM_ID).length, 4, "no other shared-data key");
+        for (const k of keys(host)) assert.equal(host.sharedData(k)!.value.length, 64);
+        assert.equal(host.counter(stat("crosshop_records_total")), 2000n);
+        assert.equal(host.counter(stat("crosshop_evictions_total")), 2000n - 16n);
+        assert.equal(host.gauge(stat("crosshop_slots_used")), 16n);
+        // The survivors of each key are the latest deadlines, so the latest id is found.
+        assert.equal(sent(send(host, vms[0]!, { "x-request-id": "id-1999" }, { root: out[0] }), H), String(1000 + 1999 - 5));
+      });
+
+      test("ten thousand answered requests leave the table empty and no larger", () => {
+        const { host, vms } = sidecar();
+        for (let i = 0; i < 10_000; i++) complete(send(host, vms[i % 2]!, { [H]: "300", "x-request-id": `id-${i}` }));
+        assert.equal(keys(host).length, 4);
+        assert.equal(host.gauge(stat("crosshop_slots_used")), 0n);
+        assert.equal(host.counter(stat("crosshop_evictions_total")), 0n);
+      });
+
+      test("record and lookup cost a bounded number of host calls", () => {
+        const { host, vms, out } = sidecar();
+        complete(send(host, vms[0]!, { [H]: "300", "x-request-id": "warm" }));
+        const inbound = send(host, vms[0]!, { [H]: "300", "x-request-id": "req-1" });
+        const call = send(host, vms[0]!, { "x-request-id": "req-1" }, { root: out[0] });
+        complete(inbound);
+        const total = (s: Stream) => Object.values(s.hostCallCount).reduce((a, b) => a + b, 0);
+        assert.equal(inbound.hostCallCount.proxy_get_shared_data, 2, "record + release");
+        assert.equal(inbound.hostCallCount.proxy_set_shared_data, 2);
+        assert.equal(inbound.hostCallCount.proxy_define_metric, undefined);
+        assert.equal(call.hostCallCount.proxy_get_shared_data, 1);
+        assert.equal(call.hostCallCount.proxy_set_shared_data, undefined);
+        assert.ok(total(inbound) <= 20, `inbound: ${JSON.stringify(inbound.hostCallCount)}`);
+        assert.ok(total(call) <= 14, `outbound: ${JSON.stringify(call.hostCallCount)}`);
+      });
+    });
+
+    test("bad configurations are refused with one critical line naming the field", () => {
+      const bad: Array<[object, RegExp]> = [
+        [{ maxMs: 1000, minMs: 2000 }, /field "minMs": 2000 is above maxMs 1000/],
+        [{ defaultMs: 20000 }, /field "defaultMs": 20000 is above maxMs 15000/],
+        [{ header: "X Deadline" }, /field "header": expected a header name/],
+        [{ sources: ["header", "header"] }, /field "sources\[1\]": "header" is listed twice/],
+        [{ sources: ["grpc_timeout"] }, /field "sources\[0\]": expected one of "header", "grpc-timeout", "envoy-expected", got "grpc_timeout"/],
+        [{ incoming: "trusted" }, /field "incoming": expected one of "trust", "shorten", "ignore", got "trusted"/],
+        [{ defaults: [{ prefix: "/a" }] }, /field "defaults\[0\]\.ms": required/],
+        [{ defaults: [{ ms: 100 }] }, /field "defaults\[0\]\.destination": a rule needs a destination, a prefix or both/],
+        [{ defaults: [{ prefix: "a", ms: 100 }] }, /field "defaults\[0\]\.prefix": expected a path starting with "\/"/],
+        [{ crossHop: { mode: "record", slots: 10 } }, /field "crossHop\.slots": expected a multiple of 4, got 10/],
+        [{ crossHop: { mode: "both" } }, /field "crossHop\.mode"/],
+        [{ crossHop: { table: "A B" } }, /field "crossHop\.table"/],
+        [{ maxMS: 10 }, /unknown field "maxMS" \(did you mean "maxMs"\?\)/],
+      ];
+      for (const [config, message] of bad) {
+        const host = new Host({ vmId: VM_ID });
+        assert.throws(() => host.startVm(wasm, { pluginConfig: JSON.stringify(config), rootId: "deadline" }), message, JSON.stringify(config));
+        assert.equal(host.logsAt(LogLevel.Critical).length, 1, JSON.stringify(config));
+      }
+    });
+  });
+}
