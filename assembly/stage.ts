@@ -8,6 +8,8 @@ import { FilterHeadersStatus, LogLevel } from "./abi/types";
 import { RootContext, HttpContext } from "./context";
 import { StreamView } from "./stream";
 import { nowMs, log } from "./host";
+import { ConfigReader } from "./config";
+import { RootEntry, registerRootEntry } from "./abi/registry";
 
 /** One filter's per-plugin part: parsed config, metrics, shared-state handles. */
 export abstract class Stage {
@@ -145,4 +147,68 @@ export class StagedRoot extends RootContext {
   newHttpContext(id: u32): HttpContext | null {
     return new StagedHttpContext(id, this);
   }
+}
+
+/** Builds one filter's stage from its configuration; returns null, with the reader's error set, on a bad config. */
+export type StageBuilder = (r: ConfigReader) => Stage | null;
+
+/** One filter: the whole plugin configuration is its own. */
+class SingleSetup extends StageSetup {
+  constructor(readonly filterName: string, readonly builder: StageBuilder) { super(); }
+
+  build(config: ArrayBuffer): Stage[] {
+    const r = ConfigReader.fromBytes(config, this.filterName);
+    const b = this.builder;
+    const stage = b(r);
+    r.done();
+    this.error = r.error;
+    return stage !== null && r.error === null ? [stage] : [];
+  }
+}
+
+/**
+ * Several filters in one Wasm filter (the combined module). Its configuration has one optional object per filter,
+ * keyed by the filter's name, and `filters`, the list of those to run (default: all, in the module's order).
+ */
+class CombinedSetup extends StageSetup {
+  constructor(readonly moduleName: string, readonly names: string[], readonly builders: StageBuilder[]) { super(); }
+
+  build(config: ArrayBuffer): Stage[] {
+    const r = ConfigReader.fromBytes(config, this.moduleName);
+    const enabled = r.stringList("filters", this.names);
+    for (let i = 0; i < enabled.length; i++) {
+      if (!this.names.includes(enabled[i])) {
+        r.fail("filters[" + i.toString() + "]", "unknown filter \"" + enabled[i] + "\"; this module has " + this.names.join(", "));
+      }
+    }
+    const stages = new Array<Stage>();
+    for (let i = 0; i < this.names.length; i++) {
+      const name = this.names[i];
+      // Every section is read, so a section for a filter not in `filters` is still checked, not ignored.
+      const section = r.object(name);
+      const b = this.builders[i];
+      const stage = b(section);
+      if (stage !== null && enabled.includes(name)) stages.push(stage);
+    }
+    r.done();
+    this.error = r.error;
+    return r.error === null ? stages : [];
+  }
+}
+
+class StagedEntry extends RootEntry {
+  constructor(readonly name: string, readonly setup: StageSetup) { super(); }
+  create(id: u32): RootContext {
+    return new StagedRoot(id, this.name, this.setup);
+  }
+}
+
+/** Registers a filter under its root_id: call once at the top level of the filter's entry file. */
+export function registerFilter(name: string, builder: StageBuilder): void {
+  registerRootEntry(name, new StagedEntry(name, new SingleSetup(name, builder)));
+}
+
+/** Registers the combined module's root: `names[i]` is built by `builders[i]`, and runs in that order. */
+export function registerCombined(moduleName: string, names: string[], builders: StageBuilder[]): void {
+  registerRootEntry(moduleName, new StagedEntry(moduleName, new CombinedSetup(moduleName, names, builders)));
 }

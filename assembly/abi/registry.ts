@@ -3,8 +3,21 @@ import { LogLevel } from "./types";
 import { RootContext, HttpContext, RootFactory } from "../context";
 import { getPropertyString, propertyPath, log } from "../host";
 
+/** Makes the root context of one registered root_id. */
+export abstract class RootEntry {
+  abstract create(id: u32): RootContext;
+}
+
+class FactoryEntry extends RootEntry {
+  constructor(readonly factory: RootFactory) { super(); }
+  create(id: u32): RootContext {
+    const f = this.factory;
+    return f(id);
+  }
+}
+
 const factoryIds = new Array<string>();
-const factories = new Array<RootFactory>();
+const factories = new Array<RootEntry>();
 export const roots = new Map<u32, RootContext>();
 export const streams = new Map<u32, HttpContext>();
 // The stream a run of callbacks is about: avoids a map lookup per callback.
@@ -13,8 +26,13 @@ let lastStream: HttpContext | null = null;
 
 /** Registers a filter's root implementation under its Envoy `root_id` (call at top level of the entry file). */
 export function registerRoot(rootId: string, factory: RootFactory): void {
+  registerRootEntry(rootId, new FactoryEntry(factory));
+}
+
+/** Registers a root implementation as an object (used by registerFilter in stage.ts). */
+export function registerRootEntry(rootId: string, entry: RootEntry): void {
   factoryIds.push(rootId);
-  factories.push(factory);
+  factories.push(entry);
 }
 
 const PLUGIN_ROOT_ID = propertyPath(["plugin_root_id"]);
@@ -29,11 +47,11 @@ class UnknownRoot extends RootContext {
 }
 
 export function createRoot(id: u32): RootContext {
-  if (factories.length == 1) return factories[0](id);
+  if (factories.length == 1) return factories[0].create(id);
   const rootId = getPropertyString(PLUGIN_ROOT_ID);
   const wanted = rootId !== null ? rootId : "";
   for (let i = 0; i < factoryIds.length; i++) {
-    if (factoryIds[i] == wanted) return factories[i](id);
+    if (factoryIds[i] == wanted) return factories[i].create(id);
   }
   return new UnknownRoot(id, wanted);
 }

@@ -11,7 +11,8 @@ import { StreamView } from "../../assembly/stream";
 import { Counter, Histogram, taggedName } from "../../assembly/metrics";
 import { Str, getSharedData, setSharedData } from "../../assembly/host";
 import { METRIC_PREFIX } from "../../assembly/context";
-import { ServiceMetricsConfig, Naming, FILTER_NAME } from "./config";
+import { ConfigReader } from "../../assembly/config";
+import { ServiceMetricsConfig, Naming, FILTER_NAME, parseConfig } from "./config";
 import { LabelRegistry, OTHER, boundedCode, codeClass, flagIndex, FLAG_LABELS, isUpstreamFailure } from "./core";
 
 /** Bounded CAS retries when two workers admit a destination at the same moment. */
@@ -132,4 +133,10 @@ class ServiceMetricsStream extends StageStream {
     if (view.attemptCount() == 0 && code != 0) s.localReplies.inc();
     if (isUpstreamFailure(flags)) s.upstreamFailures.inc();
   }
+}
+
+/** The stage from its configuration, or null (the reader's error names the field). */
+export function buildServiceMetrics(r: ConfigReader): Stage | null {
+  const c = parseConfig(r);
+  return c !== null ? new ServiceMetricsStage(c) : null;
 }
