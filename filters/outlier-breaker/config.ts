@@ -1,0 +1,134 @@
+/** outlier-breaker plugin configuration: a pure parser, bytes in, typed config or an error naming the field. */
+import { ConfigReader } from "../../assembly/config";
+import { quoteJson } from "../../assembly/json";
+import { Destination } from "../common/destination";
+
+export const FILTER_NAME = "outlier-breaker";
+
+/** Outcome classes `failOn` may list; each maps to response codes or Envoy response flags (core.ts). */
+export const FAIL_ON_CLASSES: string[] = ["5xx", "gateway-error", "reset", "connect-failure", "timeout"];
+
+/** Bits of OutlierBreakerConfig.failOn, in FAIL_ON_CLASSES order. */
+export namespace FailOn {
+  // @ts-ignore: decorator
+  @inline export const SERVER_ERROR: u32 = 1;
+  // @ts-ignore: decorator
+  @inline export const GATEWAY_ERROR: u32 = 2;
+  // @ts-ignore: decorator
+  @inline export const RESET: u32 = 4;
+  // @ts-ignore: decorator
+  @inline export const CONNECT_FAILURE: u32 = 8;
+  // @ts-ignore: decorator
+  @inline export const TIMEOUT: u32 = 16;
+}
+
+const DEFAULT_FAIL_ON: string[] = ["5xx", "reset", "connect-failure", "timeout"];
+
+export class OutlierBreakerConfig {
+  destination: Destination = new Destination(0, null);
+  /** One breaker per destination and upstream host (`upstream.address`) instead of per destination. */
+  perHost: bool = false;
+  /** Distinct breakers shared by all workers; destinations beyond it pass unguarded (counted). */
+  maxBreakers: i32 = 100;
+  /** Failures in a row that open the breaker; 0 turns the rule off. */
+  consecutiveFailures: u32 = 5;
+  /** Percent of failed calls in the window that opens the breaker; 0 turns the rule off. */
+  failureRateThreshold: u32 = 50;
+  windowSeconds: u32 = 10;
+  /** Calls the window must hold before either rate rule may open the breaker. */
+  minimumRequests: u32 = 20;
+  /** A call whose response headers take longer than this is slow. */
+  slowCallMs: u32 = 1000;
+  /** Percent of slow calls in the window that opens the breaker; 0 (default) turns the rule off. */
+  slowCallRateThreshold: u32 = 0;
+  /** FailOn bits. */
+  failOn: u32 = FailOn.SERVER_ERROR | FailOn.RESET | FailOn.CONNECT_FAILURE | FailOn.TIMEOUT;
+  /** Further response codes that count as failures (e.g. 429). */
+  failureStatusCodes: u32[] = [];
+  baseOpenMs: u32 = 5000;
+  maxOpenMs: u32 = 60000;
+  /** An open time is drawn uniformly from [(1 - jitter) x d, d]. */
+  jitter: f64 = 0.1;
+  /** Concurrent probe requests admitted while half-open. */
+  halfOpenProbes: u32 = 3;
+  /** Successful probes that close the breaker. */
+  halfOpenSuccesses: u32 = 3;
+  /** A probe not finished after this long is presumed lost and its slot given back. */
+  probeTimeoutMs: u32 = 60000;
+  /** Response header naming the breaker state on the breaker's own answers. */
+  stateHeader: string = "x-breaker-state";
+  /** When set, open-state requests get this request header (value: the state) and are re-routed instead of 503. */
+  fallbackHeader: string = "";
+}
+
+/** Parses the configuration; on error returns null and `r.error` names the field and quotes the value. */
+export function parseConfig(r: ConfigReader): OutlierBreakerConfig | null {
+  const c = new OutlierBreakerConfig();
+  c.destination = Destination.read(r);
+  c.perHost = r.bool("perHost", false);
+  c.maxBreakers = <i32>r.u32("maxBreakers", 100, 1, 10000);
+  c.consecutiveFailures = r.u32("consecutiveFailures", 5, 0, 100000);
+  c.failureRateThreshold = r.u32("failureRateThreshold", 50, 0, 100);
+  c.windowSeconds = r.u32("windowSeconds", 10, 1, 3600);
+  c.minimumRequests = r.u32("minimumRequests", 20, 1, 1000000);
+  c.slowCallMs = r.u32("slowCallMs", 1000, 1, 3600000);
+  c.slowCallRateThreshold = r.u32("slowCallRateThreshold", 0, 0, 100);
+  c.failOn = failOnBits(r.stringList("failOn", DEFAULT_FAIL_ON), r);
+  c.failureStatusCodes = r.u32List("failureStatusCodes", [], 100, 599);
+  c.baseOpenMs = r.u32("baseOpenMs", 5000, 1, 86400000);
+  c.maxOpenMs = r.u32("maxOpenMs", 60000, 1, 86400000);
+  c.jitter = r.number("jitter", 0.1, 0.0, 1.0);
+  c.halfOpenProbes = r.u32("halfOpenProbes", 3, 1, 10000);
+  c.halfOpenSuccesses = r.u32("halfOpenSuccesses", 3, 1, 10000);
+  c.probeTimeoutMs = r.u32("probeTimeoutMs", 60000, 1, 86400000);
+  c.stateHeader = headerName(r, "stateHeader", "x-breaker-state", false);
+  c.fallbackHeader = headerName(r, "fallbackHeader", "", true);
+  r.done();
+  if (r.error === null) {
+    if (c.maxOpenMs < c.baseOpenMs) {
+      r.fail("maxOpenMs", "must be at least baseOpenMs (" + c.baseOpenMs.toString() + "), got " + c.maxOpenMs.toString());
+    } else if (c.consecutiveFailures == 0 && c.failureRateThreshold == 0 && c.slowCallRateThreshold == 0) {
+      r.fail("consecutiveFailures", "consecutiveFailures, failureRateThreshold and slowCallRateThreshold are all 0: nothing could open the breaker");
+    } else if (c.failOn == 0 && c.failureStatusCodes.length == 0 && c.slowCallRateThreshold == 0) {
+      r.fail("failOn", "empty, and no failureStatusCodes: no call could ever count as a failure");
+    }
+  }
+  return r.error === null ? c : null;
+}
+
+function failOnBits(names: string[], r: ConfigReader): u32 {
+  let bits: u32 = 0;
+  for (let i = 0; i < names.length; i++) {
+    const k = FAIL_ON_CLASSES.indexOf(names[i]);
+    if (k < 0) {
+      r.fail("failOn[" + i.toString() + "]", "expected one of " + quoteAll(FAIL_ON_CLASSES) + ", got " + quoteJson(names[i]));
+      return 0;
+    }
+    bits |= (<u32>1) << <u32>k;
+  }
+  return bits;
+}
+
+/** A lower-case HTTP header name (RFC 9110 token characters, no pseudo-header); "" only when `allowEmpty`. */
+function headerName(r: ConfigReader, key: string, def: string, allowEmpty: bool): string {
+  const name = r.string(key, def);
+  if (name.length == 0) {
+    if (!allowEmpty) r.fail(key, "must not be empty");
+    return name;
+  }
+  for (let i = 0; i < name.length; i++) {
+    const ch = name.charCodeAt(i);
+    const ok = (ch >= 0x61 && ch <= 0x7a) || (ch >= 0x30 && ch <= 0x39) || ch == 0x2d || ch == 0x5f || ch == 0x2e;
+    if (!ok) {
+      r.fail(key, "expected a lower-case header name ([a-z0-9._-]), got " + quoteJson(name));
+      return def;
+    }
+  }
+  return name;
+}
+
+function quoteAll(items: string[]): string {
+  let out = "";
+  for (let i = 0; i < items.length; i++) out += (i > 0 ? ", " : "") + quoteJson(items[i]);
+  return out;
+}

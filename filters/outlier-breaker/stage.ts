@@ -1,0 +1,310 @@
+/**
+ * outlier-breaker as a stage: one closed/open/half-open breaker per destination (optionally per upstream host),
+ * its record in shared data so every worker sees the same state, written with CAS so one transition wins.
+ *
+ * Host calls per request. Closed: the destination header, one shared-data read; at completion response.code,
+ * response.flags, upstream.request_attempt_count, then one read and one CAS write (more only on a CAS race).
+ * Open: the destination header, one shared-data read, the local reply, one counter. Half-open: a CAS write
+ * for each probe slot taken and given back.
+ */
+import { Stage, StageStream } from "../../assembly/stage";
+import { StreamView } from "../../assembly/stream";
+import { Counter, Gauge, taggedName } from "../../assembly/metrics";
+import {
+  Str, HeaderPair, getHeader, getSharedData, setSharedData, randomF64, log, logEnabled, nowMs as hostNowMs,
+} from "../../assembly/host";
+import { LogLevel, MapType } from "../../assembly/abi/types";
+import { METRIC_PREFIX } from "../../assembly/context";
+import { OutlierBreakerConfig, FILTER_NAME, FailOn } from "./config";
+import {
+  Admit, BreakerRecord, Outcome, RECORD_SIZE, SlotRegistry, State, STATE_NAMES, Transition, TRIP_NAMES,
+  classify, isSlow, recordEpoch, recordOpenUntilMs, recordState, retryAfterSeconds,
+} from "./core";
+
+/** Bounded CAS retries when workers update one breaker at the same moment. */
+// @ts-ignore: decorator
+@inline const CAS_RETRIES: i32 = 32;
+
+/**
+ * The cas presented when creating a key read as absent: the host accepts any cas for a missing key, while an
+ * existing key has this exact cas only after 2^32 - 1 shared-data writes, so a concurrent creation is detected.
+ */
+// @ts-ignore: decorator
+@inline const CREATE_CAS: u32 = 0xffffffff;
+
+const KEY_PREFIX = "resilience." + FILTER_NAME + ".";
+const H_RETRY_AFTER = "retry-after";
+const H_STATUS = new Str(":status");
+const DETAILS: string[] = ["", "outlier_breaker_open", "outlier_breaker_half_open"];
+const BODY: string[] = ["", "upstream circuit open\n", "upstream circuit half-open, no probe slot free\n"];
+const UNTRACKED = "other";
+
+/** One breaker as this VM knows it: its shared-data key and its series. */
+class Breaker {
+  readonly key: Str;
+  readonly state: Gauge;
+  readonly opens: Counter;
+  readonly rejections: Counter;
+  readonly fallbacks: Counter;
+  readonly probes: Counter;
+  readonly transitions: StaticArray<Counter>;
+
+  constructor(readonly name: string, slot: i32) {
+    this.key = new Str(KEY_PREFIX + "b." + slot.toString());
+    this.state = new Gauge(series(name, "", "state"));
+    this.opens = new Counter(series(name, "", "opens_total"));
+    this.rejections = new Counter(series(name, "", "rejections_total"));
+    this.fallbacks = new Counter(series(name, "", "fallbacks_total"));
+    this.probes = new Counter(series(name, "", "probes_total"));
+    const t = new StaticArray<Counter>(3);
+    for (let s = 0; s < 3; s++) t[s] = new Counter(series(name, STATE_NAMES[s], "transitions_total"));
+    this.transitions = t;
+  }
+}
+
+/** `destination_service=.=<name>;.;[state=.=<s>;.;]resilience_outlier_breaker_<what>`. */
+function series(destination: string, state: string, what: string): string {
+  const metric = METRIC_PREFIX + "outlier_breaker_" + what;
+  if (state.length == 0) return taggedName(["destination_service"], [destination], metric);
+  return taggedName(["destination_service", "state"], [destination, state], metric);
+}
+
+export class OutlierBreakerStage extends Stage {
+  /** Breakers this VM has met, by key (at most maxBreakers). */
+  private readonly breakers: Map<string, Breaker> = new Map<string, Breaker>();
+  private fullRegistry: SlotRegistry | null = null;
+  private readonly known: Breaker[] = [];
+  private readonly registryKey: Str = new Str(KEY_PREFIX + "breakers");
+  /** Scratch record and output buffer, reused by every update on this VM. */
+  private readonly rec: BreakerRecord = new BreakerRecord();
+  private readonly out: ArrayBuffer = new ArrayBuffer(RECORD_SIZE);
+  private readonly untracked: Counter;
+  readonly fallbackHeader: Str | null;
+  private warnedNoHost: bool = false;
+
+  constructor(readonly config: OutlierBreakerConfig) {
+    super();
+    this.untracked = new Counter(series(UNTRACKED, "", "untracked_total"));
+    this.fallbackHeader = config.fallbackHeader.length > 0 ? new Str(config.fallbackHeader) : null;
+  }
+
+  get name(): string { return FILTER_NAME; }
+
+  newStream(view: StreamView): StageStream | null {
+    return new OutlierBreakerStream(this);
+  }
+
+  /** Keeps each state gauge current, also for a breaker whose open time ran out with no request since. */
+  onTick(nowMs: i64): void {
+    const known = this.known;
+    for (let i = 0; i < known.length; i++) {
+      const b = unchecked(known[i]);
+      const v = getSharedData(b.key);
+      if (v === null) continue;
+      let s = recordState(v.data);
+      if (s == State.Open && nowMs >= recordOpenUntilMs(v.data)) s = State.HalfOpen;
+      b.state.set(<u64>s);
+    }
+  }
+
+  /** The breaker of `key`: admitted to the shared registry on first sight, or null (unguarded) beyond the cap. */
+  breakerFor(key: string): Breaker | null {
+    if (this.breakers.has(key)) return this.breakers.get(key);
+    const slot = this.slotOf(key);
+    if (slot < 0) {
+      this.untracked.inc();
+      return null;
+    }
+    const b = new Breaker(key, slot);
+    this.breakers.set(key, b);
+    this.known.push(b);
+    return b;
+  }
+
+  /** The slot of `key` in the registry all workers share, adding it while there is room (-1: none). */
+  private slotOf(key: string): i32 {
+    // A full registry never changes again: keep it, so keys beyond the cap cost no host call and no memory.
+    const full = this.fullRegistry;
+    if (full !== null) return full.slotOf(key);
+    for (let i = 0; i < CAS_RETRIES; i++) {
+      const cur = getSharedData(this.registryKey);
+      const reg = new SlotRegistry(cur !== null ? String.UTF8.decode(cur.data) : "");
+      const slot = reg.slotOf(key);
+      if (slot >= 0) return slot;
+      if (reg.keys.length >= this.config.maxBreakers) {
+        this.fullRegistry = reg;
+        return -1;
+      }
+      const added = reg.add(key, this.config.maxBreakers);
+      if (added < 0) return -1;
+      if (setSharedData(this.registryKey, String.UTF8.encode(reg.encode()), cur !== null ? cur.cas : CREATE_CAS)) return added;
+    }
+    return -1;
+  }
+
+  /**
+   * Decides a request against the shared record. Only a breaker that is not closed needs the full decode and,
+   * when the decision changes the record (half-open transition, probe slot), a CAS write; a lost race re-reads.
+   * Sets `rec` to the record the decision was made on.
+   */
+  admitRequest(b: Breaker, nowMs: i64): Admit {
+    let v = getSharedData(b.key);
+    const rec = this.rec;
+    if (v === null || recordState(v.data) == State.Closed) {
+      rec.epoch = v !== null ? recordEpoch(v.data) : 0;
+      rec.state = State.Closed;
+      return Admit.Pass;
+    }
+    if (recordState(v.data) == State.Open && nowMs < recordOpenUntilMs(v.data)) {
+      rec.state = State.Open;
+      rec.openUntilMs = recordOpenUntilMs(v.data);
+      return Admit.Reject;
+    }
+    for (let i = 0; i < CAS_RETRIES; i++) {
+      rec.decode(v !== null ? v.data : null);
+      const decision = rec.admit(this.config, nowMs);
+      if (!rec.dirty) return decision;
+      if (this.write(b, v !== null ? v.cas : CREATE_CAS)) {
+        this.transitioned(b, nowMs);
+        return decision;
+      }
+      v = getSharedData(b.key);
+    }
+    return Admit.Reject; // lost every race: treat like a full half-open
+  }
+
+  /** Applies a finished call's outcome to the shared record (read, apply, CAS write; re-read on a lost race). */
+  completeRequest(b: Breaker, admitted: Admit, epoch: u32, outcome: Outcome, slow: bool, nowMs: i64): void {
+    const rec = this.rec;
+    for (let i = 0; i < CAS_RETRIES; i++) {
+      const v = getSharedData(b.key);
+      rec.decode(v !== null ? v.data : null);
+      rec.complete(this.config, admitted, epoch, outcome, slow, nowMs, randomF64());
+      if (!rec.dirty) return;
+      if (this.write(b, v !== null ? v.cas : CREATE_CAS)) {
+        this.transitioned(b, nowMs);
+        return;
+      }
+    }
+    if (logEnabled(LogLevel.Warn)) log(LogLevel.Warn, FILTER_NAME + ": " + b.name + ": outcome dropped after " + CAS_RETRIES.toString() + " CAS races");
+  }
+
+  get record(): BreakerRecord { return this.rec; }
+
+  /** perHost where no host is known on request (the downstream chain): said once per VM, requests pass. */
+  warnNoHost(): void {
+    if (this.warnedNoHost) return;
+    this.warnedNoHost = true;
+    log(LogLevel.Warn, FILTER_NAME + ": perHost is set but upstream.address is unknown on request headers: requests pass " +
+      "unguarded; run the filter in the cluster's upstream http_filters");
+  }
+
+  private write(b: Breaker, cas: u32): bool {
+    this.rec.encodeInto(this.out);
+    return setSharedData(b.key, this.out, cas);
+  }
+
+  /** Metrics and one log line for the transition the last successful write made (only its writer reports it). */
+  private transitioned(b: Breaker, nowMs: i64): void {
+    const rec = this.rec;
+    const t = rec.transition;
+    if (t == Transition.None) return;
+    b.state.set(<u64>rec.state);
+    unchecked(b.transitions[<i32>rec.state]).inc();
+    if (t == Transition.Opened || t == Transition.Reopened) b.opens.inc();
+    if (logEnabled(LogLevel.Info)) {
+      let line = FILTER_NAME + ": " + b.name + " -> " + STATE_NAMES[<i32>rec.state];
+      if (rec.state == State.Open) {
+        line += " (" + TRIP_NAMES[<i32>rec.lastTrip] + ") for " + (rec.openUntilMs - nowMs).toString() + " ms, open #" + (rec.reopens + 1).toString();
+      }
+      log(LogLevel.Info, line);
+    }
+  }
+}
+
+class OutlierBreakerStream extends StageStream {
+  private breaker: Breaker | null = null;
+  private admitted: Admit = Admit.Reject;
+  private epoch: u32 = 0;
+  private startMs: i64 = 0;
+  /** Time to response headers; -1 until they arrive. */
+  private elapsedMs: i64 = -1;
+  /** perHost with the host known on request: a cluster's upstream filter chain, where Envoy reports no completion. */
+  private upstreamChain: bool = false;
+  private finished: bool = false;
+
+  constructor(readonly stage: OutlierBreakerStage) { super(); }
+
+  onRequest(view: StreamView, nowMs: i64): bool {
+    const stage = this.stage;
+    const c = stage.config;
+    const fallback = stage.fallbackHeader;
+    // A client must not pick the fallback route itself.
+    if (fallback !== null && view.requestHeader(fallback) !== null) view.removeRoutingHeader(fallback);
+    let key = c.destination.of(view);
+    if (key.length == 0) key = "unknown";
+    if (c.perHost) {
+      // The host is known on request only in a cluster's upstream filter chain (the router picked it already).
+      const host = view.upstreamAddress();
+      if (host.length == 0) {
+        stage.warnNoHost();
+        return true;
+      }
+      key += "@" + host;
+      this.upstreamChain = true;
+    }
+    const b = stage.breakerFor(key);
+    if (b === null) return true;
+    this.breaker = b;
+    this.startMs = nowMs;
+    const decision = stage.admitRequest(b, nowMs);
+    const rec = stage.record;
+    this.epoch = rec.epoch;
+    this.admitted = decision;
+    if (decision == Admit.Probe) b.probes.inc();
+    if (decision != Admit.Reject) return true;
+    const state = rec.state;
+    if (fallback !== null && !this.upstreamChain) {
+      view.setRoutingHeader(fallback, STATE_NAMES[<i32>state]);
+      b.fallbacks.inc();
+      return true;
+    }
+    b.rejections.inc();
+    view.reply(503, DETAILS[<i32>state], BODY[<i32>state], [
+      new HeaderPair(H_RETRY_AFTER, retryAfterSeconds(state, rec.openUntilMs, nowMs).toString()),
+      new HeaderPair(c.stateHeader, STATE_NAMES[<i32>state]),
+    ]);
+    return false;
+  }
+
+  onResponse(view: StreamView, nowMs: i64): void {
+    if (this.admitted == Admit.Reject) return;
+    this.elapsedMs = nowMs - this.startMs;
+    if (!this.upstreamChain) return;
+    // Upstream chain: this is the host's answer (response.code is not set yet here, :status is).
+    const status = getHeader(MapType.HttpResponseHeaders, H_STATUS);
+    const code = status !== null ? <i64>I32.parseInt(status) : 0;
+    this.finish(classify(code, 0, 1, this.stage.config), nowMs);
+  }
+
+  onComplete(view: StreamView, nowMs: i64): void {
+    // Not guarded, the breaker's own answers, and re-routed (fallback) requests say nothing about this upstream.
+    if (this.breaker === null || this.admitted == Admit.Reject || this.finished) return;
+    this.finish(classify(view.responseCode(), view.responseFlags(), view.attemptCount(), this.stage.config), nowMs);
+  }
+
+  onDone(view: StreamView): void {
+    // Upstream chain, no response headers: the host reset, refused or timed out (or the client gave up).
+    if (!this.upstreamChain || this.breaker === null || this.admitted == Admit.Reject || this.finished) return;
+    const anyFailure = FailOn.RESET | FailOn.CONNECT_FAILURE | FailOn.TIMEOUT;
+    this.finish((this.stage.config.failOn & anyFailure) != 0 ? Outcome.Failure : Outcome.Neutral, hostNowMs());
+  }
+
+  private finish(outcome: Outcome, nowMs: i64): void {
+    this.finished = true;
+    if (outcome == Outcome.Neutral && this.admitted == Admit.Pass) return;
+    const c = this.stage.config;
+    const elapsed = this.elapsedMs >= 0 ? this.elapsedMs : nowMs - this.startMs;
+    this.stage.completeRequest(changetype<Breaker>(this.breaker), this.admitted, this.epoch, outcome, isSlow(elapsed, c), nowMs);
+  }
+}

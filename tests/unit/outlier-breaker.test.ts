@@ -1,0 +1,503 @@
+// outlier-breaker.wasm (release and debug builds) in the host emulator: several workers sharing one breaker record,
+// a fake clock for exact state-machine timing (open time, doubling, jitter bounds, window edges), half-open probe
+// slots across VMs. Needs `npm run build` (or `node build/build.mjs outlier-breaker`) first.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, test } from "node:test";
+import { Host, LogLevel, MetricType, prop, type PropertyValue, type Stream, type Vm } from "../emulator/index.js";
+
+const PREFIX = "resilience.outlier-breaker.";
+const STATES = ["closed", "open", "half-open"] as const;
+
+/** The breaker record the filter keeps in shared data (core.ts layout). */
+interface BreakerRecord {
+  state: (typeof STATES)[number];
+  epoch: number;
+  consecutive: number;
+  reopens: number;
+  probesInFlight: number;
+  probeSuccesses: number;
+  trip: number;
+  openUntilMs: number;
+}
+
+function decodeRecord(bytes: Uint8Array): BreakerRecord {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  assert.equal(bytes.byteLength, 48 + 24 * 10, "record size");
+  assert.equal(v.getUint32(0, true), 0x4f420001, "record magic");
+  return {
+    state: STATES[v.getUint32(4, true)]!,
+    epoch: v.getUint32(8, true),
+    consecutive: v.getUint32(12, true),
+    reopens: v.getUint32(16, true),
+    probesInFlight: v.getUint32(20, true),
+    probeSuccesses: v.getUint32(24, true),
+    trip: v.getUint32(28, true),
+    openUntilMs: Number(v.getBigInt64(32, true)),
+  };
+}
+
+const metric = (dest: string, what: string, state?: string) =>
+  `destination_service=.=${dest};.;` + (state ? `state=.=${state};.;` : "") + `resilience_outlier_breaker_${what}`;
+
+interface Call {
+  authority?: string;
+  /** Upstream status; undefined: the stream ends without response headers (reset/timeout, or client gone). */
+  status?: number;
+  /** Time from request to response headers. */
+  latencyMs?: number;
+  props?: Record<string, PropertyValue>;
+  headers?: Record<string, string>;
+}
+
+for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
+  const wasm = fileURLToPath(new URL(`../../build/${file}`, import.meta.url));
+
+  describe(`outlier-breaker (${file}) in emulated workers`, () => {
+    const start = (config: object | string = {}, workers = 2, seed?: number) => {
+      if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run \`node build/build.mjs outlier-breaker\` first`);
+      const host = new Host({ randomSeed: seed, vmId: "resilience" });
+      const text = typeof config === "string" ? config : JSON.stringify(config);
+      const vms = host.startVms(wasm, workers, { pluginConfig: text, pluginName: "outlier-breaker", rootId: "outlier-breaker" });
+      const record = (slot = 0) => {
+        const e = host.sharedData(`${PREFIX}b.${slot}`);
+        assert.ok(e, `no record for slot ${slot}`);
+        return decodeRecord(e.value);
+      };
+      return { host, vms, record };
+    };
+
+    /** Request headers only: the stream stays open (a request in flight). */
+    const begin = (vm: Vm, c: Call = {}): Stream => {
+      const s = vm.newStream({ properties: c.props });
+      s.requestHeaders({ ":authority": c.authority ?? "a.svc", ":path": "/", ":method": "GET", ...c.headers }, true);
+      return s;
+    };
+
+    /** Upstream answer (after latencyMs) and completion of a stream begun with begin(). */
+    const end = (host: Host, s: Stream, c: Call = {}) => {
+      if (s.requestForwarded) {
+        if (c.latencyMs) host.clock.advanceMs(c.latencyMs);
+        if (c.status !== undefined) s.responseHeaders({ ":status": String(c.status) }, true);
+      }
+      s.finish();
+      return s;
+    };
+
+    /** One whole request; returns the stream (look at requestForwarded and localReply). */
+    const call = (host: Host, vm: Vm, c: Call = {}) => end(host, begin(vm, c), { status: 200, ...c });
+
+    const replyHeader = (s: Stream, name: string) => s.localReply?.headers.find(([k]) => k === name)?.[1];
+
+    test("an empty configuration starts with the documented defaults: 5 failures in a row open the breaker", () => {
+      const { host, vms, record } = start("");
+      for (let i = 0; i < 4; i++) assert.ok(call(host, vms[i % 2]!, { status: 503 }).requestForwarded);
+      assert.equal(record().state, "closed");
+      assert.equal(record().consecutive, 4);
+      assert.ok(call(host, vms[0]!, { status: 503 }).requestForwarded);
+      assert.equal(record().state, "open");
+      const s = call(host, vms[1]!);
+      assert.equal(s.requestForwarded, false);
+      assert.equal(s.localReply?.status, 503);
+    });
+
+    test("failures alternating between two workers open the breaker after exactly consecutiveFailures", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 3, jitter: 0 });
+      const t0 = host.clock.nowMs;
+      for (let i = 0; i < 3; i++) {
+        assert.equal(call(host, vms[i % 2]!, { status: 500 }).requestForwarded, true, `request ${i + 1} reaches the upstream`);
+      }
+      const r = record();
+      assert.equal(r.state, "open");
+      assert.equal(r.trip, 1, "tripped by consecutive-failures");
+      assert.equal(r.openUntilMs, t0 + 5000);
+      assert.equal(host.counter(metric("a.svc", "opens_total")), 1n);
+      assert.equal(host.counter(metric("a.svc", "transitions_total", "open")), 1n);
+      assert.equal(host.gauge(metric("a.svc", "state")), 1n);
+      const lines = host.logsAt(LogLevel.Info).map((l) => l.message).filter((m) => m.includes("a.svc -> open"));
+      assert.deepEqual(lines, ["outlier-breaker: a.svc -> open (consecutive-failures) for 5000 ms, open #1"]);
+    });
+
+    test("an open breaker answers 503 at once with retry-after, a state header and a details string", () => {
+      const { host, vms } = start({ consecutiveFailures: 2, jitter: 0 });
+      call(host, vms[0]!, { status: 500 });
+      call(host, vms[1]!, { status: 500 });
+      host.clock.advanceMs(1);
+      const s = begin(vms[0]!);
+      assert.equal(s.requestForwarded, false);
+      assert.equal(s.localReply?.status, 503);
+      assert.equal(s.localReply?.details, "outlier_breaker_open");
+      assert.equal(s.localReply?.bodyText, "upstream circuit open\n");
+      assert.equal(replyHeader(s, "retry-after"), "5", "4999 ms left rounds up to 5 s");
+      assert.equal(replyHeader(s, "x-breaker-state"), "open");
+      s.finish();
+      host.clock.advanceMs(3998); // 1001 ms left
+      assert.equal(replyHeader(call(host, vms[1]!), "retry-after"), "2");
+      host.clock.advanceMs(1); // 1000 ms left
+      assert.equal(replyHeader(call(host, vms[1]!), "retry-after"), "1");
+      assert.equal(host.counter(metric("a.svc", "rejections_total")), 3n);
+    });
+
+    test("a success between failures resets the consecutive count", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 3 });
+      for (const status of [500, 500, 200, 500, 500, 404, 500, 500]) call(host, vms[0]!, { status });
+      assert.equal(record().state, "closed");
+      assert.equal(record().consecutive, 2);
+    });
+
+    test("the open time ends exactly after baseOpenMs: the first request then is a probe", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, baseOpenMs: 2000, halfOpenProbes: 1, halfOpenSuccesses: 1 });
+      call(host, vms[0]!, { status: 500 });
+      host.clock.advanceMs(1999);
+      assert.equal(call(host, vms[1]!).requestForwarded, false, "1 ms before the end: still open");
+      host.clock.advanceMs(1);
+      const probe = begin(vms[1]!);
+      assert.equal(probe.requestForwarded, true, "at the end: a probe goes through");
+      assert.equal(record().state, "half-open");
+      assert.equal(record().probesInFlight, 1);
+      assert.equal(host.counter(metric("a.svc", "probes_total")), 1n);
+      end(host, probe, { status: 200 });
+      assert.equal(record().state, "closed");
+      assert.equal(record().reopens, 0);
+      assert.deepEqual(
+        STATES.map((s) => host.counter(metric("a.svc", "transitions_total", s))),
+        [1n, 1n, 1n],
+      );
+      assert.equal(host.gauge(metric("a.svc", "state")), 0n);
+    });
+
+    test("half-open admits halfOpenProbes concurrent requests across three workers and rejects the rest", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 2, halfOpenSuccesses: 3 }, 3);
+      call(host, vms[0]!, { status: 500 });
+      host.clock.advanceMs(5000);
+      const p1 = begin(vms[0]!);
+      const p2 = begin(vms[1]!);
+      const extra = begin(vms[2]!);
+      assert.deepEqual([p1.requestForwarded, p2.requestForwarded, extra.requestForwarded], [true, true, false]);
+      assert.equal(extra.localReply?.details, "outlier_breaker_half_open");
+      assert.equal(replyHeader(extra, "x-breaker-state"), "half-open");
+      assert.equal(replyHeader(extra, "retry-after"), "1");
+      extra.finish();
+      assert.equal(record().probesInFlight, 2);
+      end(host, p1, { status: 200 });
+      assert.equal(record().probesInFlight, 1);
+      assert.equal(record().probeSuccesses, 1);
+      const p3 = begin(vms[2]!);
+      assert.equal(p3.requestForwarded, true, "a finished probe frees its slot for another worker");
+      assert.equal(begin(vms[0]!).requestForwarded, false);
+      end(host, p2, { status: 200 });
+      assert.equal(record().state, "half-open");
+      end(host, p3, { status: 200 });
+      assert.equal(record().state, "closed", "halfOpenSuccesses (3) successes close it");
+      assert.equal(host.counter(metric("a.svc", "transitions_total", "half-open")), 1n, "one worker made the half-open transition");
+      assert.equal(host.counter(metric("a.svc", "probes_total")), 3n);
+    });
+
+    test("a failed probe re-opens with the open time doubled each time, capped at maxOpenMs", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, baseOpenMs: 1000, maxOpenMs: 5000, halfOpenProbes: 1, halfOpenSuccesses: 1 });
+      call(host, vms[0]!, { status: 500 });
+      const durations: number[] = [];
+      let openedAt = host.clock.nowMs;
+      for (let i = 0; i < 5; i++) {
+        durations.push(record().openUntilMs - openedAt);
+        host.clock.advanceMs(record().openUntilMs - host.clock.nowMs);
+        openedAt = host.clock.nowMs;
+        assert.equal(call(host, vms[(i + 1) % 2]!, { status: 503 }).requestForwarded, true, `probe ${i + 1}`);
+        assert.equal(record().state, "open");
+        assert.equal(record().trip, 4, "re-opened by a failed probe");
+      }
+      assert.deepEqual(durations, [1000, 2000, 4000, 5000, 5000]);
+      assert.equal(record().reopens, 5);
+      assert.equal(host.counter(metric("a.svc", "opens_total")), 6n);
+      // One successful probe closes it and the next opening starts from baseOpenMs again.
+      host.clock.advanceMs(5000);
+      call(host, vms[0]!, { status: 200 });
+      assert.equal(record().state, "closed");
+      openedAt = host.clock.nowMs;
+      call(host, vms[1]!, { status: 500 });
+      assert.equal(record().openUntilMs - openedAt, 1000);
+    });
+
+    test("jitter draws each open time from [(1 - jitter) x d, d] and varies between openings", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0.5, baseOpenMs: 10000, maxOpenMs: 40000, halfOpenProbes: 1 }, 2, 7);
+      const seen: Record<number, number[]> = { 10000: [], 20000: [], 40000: [] };
+      call(host, vms[0]!, { status: 500 });
+      let openedAt = host.clock.nowMs;
+      for (let i = 0; i < 60; i++) {
+        const r = record();
+        const d = Math.min(10000 * 2 ** r.reopens, 40000);
+        seen[d]!.push(r.openUntilMs - openedAt);
+        host.clock.advanceMs(r.openUntilMs - host.clock.nowMs);
+        openedAt = host.clock.nowMs;
+        // Alternate: a failed probe doubles; after two doublings a success closes and a failure re-opens from base.
+        if (r.reopens < 2) {
+          call(host, vms[i % 2]!, { status: 500 });
+        } else {
+          for (let k = 0; k < 3; k++) call(host, vms[k % 2]!, { status: 200 });
+          assert.equal(record().state, "closed");
+          openedAt = host.clock.nowMs;
+          call(host, vms[i % 2]!, { status: 500 });
+        }
+      }
+      for (const [d, list] of Object.entries(seen)) {
+        assert.ok(list.length >= 15, `enough openings of ${d} ms`);
+        for (const x of list) assert.ok(x >= Number(d) * 0.5 && x <= Number(d), `open time ${x} outside [${Number(d) * 0.5}, ${d}]`);
+        assert.ok(new Set(list).size > list.length / 2, `open times of ${d} ms vary: ${list.join(", ")}`);
+        const spread = Math.max(...list) - Math.min(...list);
+        assert.ok(spread > Number(d) * 0.25, `jitter spreads over the range (${spread} ms for ${d})`);
+      }
+    });
+
+    test("the failure rate opens the breaker at exactly minimumRequests calls at the threshold", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 0, failureRateThreshold: 50, minimumRequests: 20 });
+      for (let i = 0; i < 19; i++) call(host, vms[i % 2]!, { status: i % 2 === 0 ? 500 : 200 });
+      assert.equal(record().state, "closed", "10 failures of 19 calls: not enough calls yet");
+      call(host, vms[1]!, { status: 200 });
+      assert.equal(record().state, "open", "10 of 20 = 50%");
+      assert.equal(record().trip, 2, "tripped by failure-rate");
+    });
+
+    test("a rate below the threshold never opens the breaker", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 0, failureRateThreshold: 50, minimumRequests: 20 });
+      for (let i = 0; i < 400; i++) call(host, vms[i % 2]!, { status: i % 5 === 0 ? 500 : 200 });
+      assert.equal(record().state, "closed");
+      assert.equal(host.counter(metric("a.svc", "opens_total")), 0n);
+    });
+
+    test("calls leave the sliding window exactly windowSeconds after their bucket began", () => {
+      const cfg = { consecutiveFailures: 0, failureRateThreshold: 100, minimumRequests: 20, windowSeconds: 10 };
+      for (const [gapMs, opens] of [[9999, true], [10000, false]] as const) {
+        const { host, vms, record } = start(cfg);
+        for (let i = 0; i < 15; i++) call(host, vms[i % 2]!, { status: 500 });
+        host.clock.advanceMs(gapMs);
+        for (let i = 0; i < 5; i++) call(host, vms[i % 2]!, { status: 500 });
+        assert.equal(record().state, opens ? "open" : "closed", `after a gap of ${gapMs} ms`);
+      }
+    });
+
+    test("the slow-call rule opens the breaker on calls slower than slowCallMs, even when they succeed", () => {
+      const cfg = { consecutiveFailures: 0, failureRateThreshold: 0, slowCallRateThreshold: 50, slowCallMs: 100, minimumRequests: 4 };
+      {
+        const { host, vms, record } = start(cfg);
+        for (let i = 0; i < 8; i++) call(host, vms[i % 2]!, { status: 200, latencyMs: 100 });
+        assert.equal(record().state, "closed", "exactly slowCallMs is not slow");
+      }
+      const { host, vms, record } = start(cfg);
+      call(host, vms[0]!, { status: 200, latencyMs: 5 });
+      call(host, vms[1]!, { status: 200, latencyMs: 101 });
+      call(host, vms[0]!, { status: 200, latencyMs: 5 });
+      assert.equal(record().state, "closed");
+      call(host, vms[1]!, { status: 200, latencyMs: 250 });
+      assert.equal(record().state, "open", "2 slow of 4 = 50%");
+      assert.equal(record().trip, 3, "tripped by slow-call-rate");
+    });
+
+    test("a slow probe re-opens the breaker when the slow-call rule is on", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, slowCallRateThreshold: 50, slowCallMs: 100, jitter: 0, halfOpenProbes: 1 });
+      call(host, vms[0]!, { status: 500 });
+      host.clock.advanceMs(5000);
+      call(host, vms[1]!, { status: 200, latencyMs: 150 });
+      assert.equal(record().state, "open");
+      assert.equal(record().reopens, 1);
+    });
+
+    test("failures are classified by status, failOn classes, failureStatusCodes and response flags", () => {
+      const UF = 0x20n;
+      const UT = 0x4n;
+      const cases: { cfg: object; status?: number; props?: Record<string, PropertyValue>; fails: boolean; why: string }[] = [
+        { cfg: {}, status: 500, fails: true, why: "500 with 5xx" },
+        { cfg: {}, status: 404, fails: false, why: "404" },
+        { cfg: {}, status: 429, fails: false, why: "429 not listed" },
+        { cfg: { failureStatusCodes: [429] }, status: 429, fails: true, why: "429 listed" },
+        { cfg: { failOn: ["gateway-error"] }, status: 500, fails: false, why: "500 with gateway-error only" },
+        { cfg: { failOn: ["gateway-error"] }, status: 504, fails: true, why: "504 with gateway-error" },
+        { cfg: { failOn: ["connect-failure"] }, status: 503, props: { "response.flags": UF }, fails: true, why: "UF" },
+        { cfg: { failOn: ["timeout"] }, status: 503, props: { "response.flags": UF }, fails: false, why: "UF without connect-failure" },
+        { cfg: { failOn: ["timeout"] }, status: 504, props: { "response.flags": UT }, fails: true, why: "UT" },
+        { cfg: {}, status: 503, props: { "upstream.request_attempt_count": prop.uint(0) }, fails: false, why: "never sent upstream" },
+      ];
+      for (const k of cases) {
+        const { host, vms, record } = start({ consecutiveFailures: 1, ...k.cfg });
+        call(host, vms[0]!, { status: k.status, props: k.props });
+        const rec = host.sharedData(`${PREFIX}b.0`) ? record() : undefined;
+        assert.equal(rec?.state === "open", k.fails, k.why);
+      }
+    });
+
+    test("a client that goes away without a response counts for nothing", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1 });
+      end(host, begin(vms[0]!), { status: undefined });
+      assert.equal(host.sharedData(`${PREFIX}b.0`), undefined, "no outcome was written");
+      call(host, vms[0]!, { status: 200 });
+      assert.equal(record().state, "closed");
+    });
+
+    test("late answers from before a transition never move the breaker", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 2, jitter: 0, halfOpenProbes: 2, halfOpenSuccesses: 1 });
+      const slowFailure = begin(vms[0]!);
+      call(host, vms[1]!, { status: 500 });
+      call(host, vms[1]!, { status: 500 });
+      assert.equal(record().state, "open");
+      end(host, slowFailure, { status: 500 });
+      assert.equal(record().epoch, 1, "the closed-epoch failure arriving while open changes nothing");
+      host.clock.advanceMs(5000);
+      const a = begin(vms[0]!);
+      const b = begin(vms[1]!);
+      end(host, a, { status: 503 });
+      const reopened = record();
+      assert.equal(reopened.state, "open");
+      end(host, b, { status: 503 });
+      assert.deepEqual(record(), reopened, "the second probe's failure belongs to the old epoch: one re-open, one doubling");
+      assert.equal(host.counter(metric("a.svc", "opens_total")), 2n);
+    });
+
+    test("the breaker's own rejections never count as failures", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenSuccesses: 1 });
+      call(host, vms[0]!, { status: 500 });
+      for (let i = 0; i < 50; i++) call(host, vms[i % 2]!);
+      assert.equal(record().openUntilMs, host.clock.nowMs + 5000);
+      host.clock.advanceMs(5000);
+      call(host, vms[0]!, { status: 200 });
+      assert.equal(record().state, "closed");
+      assert.equal(record().reopens, 0);
+    });
+
+    test("probes that never finish give their slots back after probeTimeoutMs", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 1, probeTimeoutMs: 30000, halfOpenSuccesses: 1 });
+      call(host, vms[0]!, { status: 500 });
+      host.clock.advanceMs(5000);
+      const lost = begin(vms[0]!);
+      assert.equal(lost.requestForwarded, true);
+      host.clock.advanceMs(29999);
+      assert.equal(call(host, vms[1]!).requestForwarded, false);
+      host.clock.advanceMs(1);
+      const next = begin(vms[1]!);
+      assert.equal(next.requestForwarded, true, "the lost probe's slot is reclaimed");
+      end(host, lost, { status: 500 });
+      assert.equal(record().state, "half-open", "the lost probe's late failure is ignored");
+      end(host, next, { status: 200 });
+      assert.equal(record().state, "closed");
+    });
+
+    test("with fallbackHeader an open breaker re-routes instead of answering, and fallback calls do not count", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, fallbackHeader: "x-breaker-fallback" });
+      const forged = call(host, vms[0]!, { headers: { "x-breaker-fallback": "open" } });
+      assert.equal(forged.requestHeaders().get("x-breaker-fallback"), undefined, "a client's own fallback header is removed");
+      assert.equal(forged.routeCacheClears, 1);
+      call(host, vms[0]!, { status: 500 });
+      const s = begin(vms[1]!);
+      assert.equal(s.requestForwarded, true);
+      assert.equal(s.localReply, undefined);
+      assert.equal(s.requestHeaders().get("x-breaker-fallback"), "open");
+      assert.equal(s.routeCacheClears, 1, "the route is re-selected");
+      end(host, s, { status: 500 });
+      assert.equal(record().epoch, 1, "the fallback cluster's failure does not touch the breaker");
+      assert.equal(host.counter(metric("a.svc", "fallbacks_total")), 1n);
+      assert.equal(host.counter(metric("a.svc", "rejections_total")), 0n);
+      const closed = call(host, vms[0]!, { authority: "b.svc" });
+      assert.equal(closed.routeCacheClears, 0, "no header, no route change while closed");
+    });
+
+    test("destinations beyond maxBreakers pass unguarded and are counted", () => {
+      const { host, vms } = start({ maxBreakers: 2, consecutiveFailures: 1 });
+      call(host, vms[0]!, { authority: "a.svc" });
+      call(host, vms[1]!, { authority: "b.svc" });
+      for (let i = 0; i < 5; i++) assert.equal(call(host, vms[i % 2]!, { authority: "c.svc", status: 500 }).requestForwarded, true);
+      assert.equal(host.sharedData(`${PREFIX}breakers`)?.text, "a.svc\nb.svc");
+      assert.equal(host.counter(metric("other", "untracked_total")), 5n);
+      assert.deepEqual(host.metricNames(MetricType.Counter).filter((n) => n.includes("c.svc")), []);
+      assert.equal(host.sharedData(`${PREFIX}b.2`), undefined);
+      const later = call(host, vms[0]!, { authority: "d.svc" });
+      assert.equal(later.hostCallCount.proxy_get_shared_data, undefined, "a full registry is kept: no shared read for keys beyond it");
+      assert.equal(call(host, vms[0]!, { authority: "b.svc", status: 500 }).requestForwarded, true);
+      assert.equal(call(host, vms[1]!, { authority: "b.svc" }).requestForwarded, false, "b.svc, admitted by the other worker, is guarded");
+    });
+
+    test("each destination has its own breaker", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 2 });
+      call(host, vms[0]!, { authority: "a.svc", status: 500 });
+      call(host, vms[1]!, { authority: "b.svc", status: 200 });
+      call(host, vms[1]!, { authority: "a.svc", status: 500 });
+      assert.equal(record(0).state, "open");
+      assert.equal(record(1).state, "closed");
+      assert.equal(call(host, vms[0]!, { authority: "b.svc" }).requestForwarded, true);
+    });
+
+    test("ticks keep the state gauge current, showing half-open once the open time is over", () => {
+      const { host, vms } = start({ consecutiveFailures: 1, jitter: 0, baseOpenMs: 2500 });
+      call(host, vms[0]!, { status: 500 });
+      host.advanceMs(1000);
+      assert.equal(host.gauge(metric("a.svc", "state")), 1n);
+      host.advanceMs(2000);
+      assert.equal(host.gauge(metric("a.svc", "state")), 2n);
+    });
+
+    test("perHost keys breakers by the upstream host known on request, as in an upstream filter chain", () => {
+      const { host, vms, record } = start({ perHost: true, consecutiveFailures: 2, jitter: 0 });
+      const at = (addr: string) => ({ "upstream.address": addr });
+      // Envoy runs no on_log for upstream filters: outcomes come from response headers, or the stream's end without them.
+      for (const vm of vms) {
+        const s = begin(vm, { props: at("10.0.0.1:80") });
+        s.responseHeaders({ ":status": "503" }, true);
+        s.done();
+      }
+      const reset = begin(vms[0]!, { props: at("10.0.0.2:80") });
+      reset.done();
+      const other = begin(vms[1]!, { props: at("10.0.0.3:80") });
+      other.responseHeaders({ ":status": "200" }, true);
+      other.done();
+      assert.equal(host.sharedData(`${PREFIX}breakers`)?.text, "a.svc@10.0.0.1:80\na.svc@10.0.0.2:80\na.svc@10.0.0.3:80");
+      assert.deepEqual([record(0).state, record(1).consecutive, record(2).consecutive], ["open", 1, 0]);
+      const rejected = begin(vms[1]!, { props: at("10.0.0.1:80") });
+      assert.equal(rejected.localReply?.status, 503);
+      assert.equal(begin(vms[1]!, { props: at("10.0.0.3:80") }).requestForwarded, true);
+      assert.equal(host.counter(metric("a.svc_10.0.0.1_80", "opens_total")), 1n);
+    });
+
+    test("perHost where no host is known on request warns once and lets requests pass", () => {
+      const { host, vms } = start({ perHost: true, consecutiveFailures: 1 });
+      for (let i = 0; i < 3; i++) assert.equal(call(host, vms[0]!, { status: 500 }).requestForwarded, true);
+      const warnings = host.logsAt(LogLevel.Warn).filter((l) => l.message.includes("perHost"));
+      assert.equal(warnings.length, 1);
+      assert.equal(host.sharedData(`${PREFIX}breakers`), undefined);
+    });
+
+    test("a warmed-up worker reads the shared record once per request and writes it once per outcome", () => {
+      const { host, vms } = start({ consecutiveFailures: 3 });
+      call(host, vms[0]!);
+      const closed = call(host, vms[0]!).hostCallCount;
+      assert.equal(closed.proxy_get_shared_data, 2, "one read on request, one at completion");
+      assert.equal(closed.proxy_set_shared_data, 1);
+      assert.equal(closed.proxy_define_metric, undefined);
+      const closedTotal = Object.values(closed).reduce((a, b) => a + b, 0);
+      for (let i = 0; i < 3; i++) call(host, vms[0]!, { status: 500 });
+      const open = call(host, vms[0]!).hostCallCount;
+      assert.equal(open.proxy_get_shared_data, 1);
+      assert.equal(open.proxy_set_shared_data, undefined);
+      assert.equal(open.proxy_send_local_response, 1);
+      const openTotal = Object.values(open).reduce((a, b) => a + b, 0);
+      assert.ok(closedTotal <= 10, `closed: ${closedTotal} host calls ${JSON.stringify(closed)}`);
+      assert.ok(openTotal <= 7, `open: ${openTotal} host calls ${JSON.stringify(open)}`);
+    });
+
+    for (const [config, message] of [
+      ['{"consecutiveFailure": 3}', /unknown field "consecutiveFailure" \(did you mean "consecutiveFailures"\?\)/],
+      ['{"failOn": ["5xx", "teapot"]}', /field "failOn\[1\]": expected one of "5xx", "gateway-error", "reset", "connect-failure", "timeout", got "teapot"/],
+      ['{"baseOpenMs": 10000, "maxOpenMs": 5000}', /field "maxOpenMs": must be at least baseOpenMs \(10000\), got 5000/],
+      ['{"consecutiveFailures": 0, "failureRateThreshold": 0}', /nothing could open the breaker/],
+      ['{"failureRateThreshold": 101}', /field "failureRateThreshold": expected an integer between 0 and 100, got 101/],
+      ['{"jitter": -0.1}', /field "jitter": expected a number between 0 and 1, got -0.1/],
+      ['{"stateHeader": "X-State"}', /field "stateHeader": expected a lower-case header name \(\[a-z0-9._-\]\), got "X-State"/],
+      ['{"failOn": [], "failureStatusCodes": []}', /field "failOn": empty, and no failureStatusCodes/],
+      ['{"destinationKey": "header"}', /field "destinationHeader": required when destinationKey is "header"/],
+    ] as const) {
+      test(`the configuration ${config} is refused with one critical line naming the field`, () => {
+        const host = new Host();
+        assert.throws(() => host.startVm(wasm, { pluginConfig: config, rootId: "outlier-breaker" }), message);
+        assert.equal(host.logsAt(LogLevel.Critical).length, 1);
+      });
+    }
+  });
+}
+
