@@ -15,7 +15,8 @@ import {
 } from "../../assembly/host";
 import { LogLevel, MapType } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
-import { OutlierBreakerConfig, FILTER_NAME, FailOn } from "./config";
+import { ConfigReader } from "../../assembly/config";
+import { OutlierBreakerConfig, FILTER_NAME, FailOn, parseConfig } from "./config";
 import {
   Admit, BreakerRecord, Outcome, RECORD_SIZE, SlotRegistry, State, STATE_NAMES, Transition, TRIP_NAMES,
   classify, isSlow, recordEpoch, recordOpenUntilMs, recordState, retryAfterSeconds,
@@ -307,4 +308,10 @@ class OutlierBreakerStream extends StageStream {
     const elapsed = this.elapsedMs >= 0 ? this.elapsedMs : nowMs - this.startMs;
     this.stage.completeRequest(changetype<Breaker>(this.breaker), this.admitted, this.epoch, outcome, isSlow(elapsed, c), nowMs);
   }
+}
+
+/** The stage from its configuration, or null (the reader's error names the field). */
+export function buildOutlierBreaker(r: ConfigReader): Stage | null {
+  const c = parseConfig(r);
+  return c !== null ? new OutlierBreakerStage(c) : null;
 }
