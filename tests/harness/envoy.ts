@@ -79,12 +79,14 @@ function validate(opts: StartEnvoyOptions): Required<Pick<StartEnvoyOptions, "co
 
 // ---- cleanup of anything a crashed test leaves behind --------------------------------------------------------
 const live = new Set<Runner>();
+const liveTmp = new Set<string>();
 let exitHookInstalled = false;
 function track(r: Runner): void {
   live.add(r);
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on("exit", () => {
+    if (!process.env.ENVOY_KEEP_TMP) for (const dir of liveTmp) rmSync(dir, { recursive: true, force: true });
     for (const runner of live) {
       if (runner.pid !== undefined) {
         try {
@@ -108,7 +110,8 @@ function startProcess(configPath: string, args: string[], env: Record<string, st
   });
   let exit: number | undefined;
   const exited = new Promise<void>((resolve) => {
-    child.on("exit", (code, signal) => {
+    // "close", not "exit": by then stdout and stderr are drained, so the log is complete.
+    child.on("close", (code, signal) => {
       exit = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
       resolve();
     });
@@ -141,7 +144,6 @@ function startProcess(configPath: string, args: string[], env: Record<string, st
   return runner;
 }
 
-
 // ---- container mode -------------------------------------------------------------------------------------------
 async function startContainer(
   configPath: string,
@@ -162,10 +164,14 @@ async function startContainer(
   const containerConfig = `${CONTAINER_CONFIG_DIR}/envoy.json`;
   let dockerContainer: { id: string; inspect(): Promise<{ State: { Running: boolean; ExitCode: number; FinishedAt?: string; StartedAt?: string } }> } | undefined;
 
+  let logsEnded: () => void;
+  const logsDone = new Promise<void>((resolve) => (logsEnded = resolve));
   const inspectExit = async (): Promise<number | undefined> => {
     if (!dockerContainer) return undefined;
     const info = await dockerContainer.inspect();
-    return info.State.Running ? undefined : info.State.ExitCode;
+    if (info.State.Running) return undefined;
+    await Promise.race([logsDone, sleep(2_000)]); // let the log stream deliver Envoy's last words
+    return info.State.ExitCode;
   };
 
   // Host networking means no mapped port for an HTTP wait: wait for Envoy's own "ready to serve" log line,
@@ -202,6 +208,7 @@ async function startContainer(
       .withCopyFilesToContainer([{ source: configPath, target: containerConfig }, ...files])
       .withLogConsumer((stream) => {
         stream.on("data", (d: string | Buffer) => logs.append(d));
+        stream.on("end", () => logsEnded());
       })
       .withWaitStrategy(bootWait as never)
       .withStartupTimeout(timeoutMs)
@@ -285,6 +292,7 @@ async function launch(opts: StartEnvoyOptions): Promise<Launch> {
       await freePorts(portsNeeded(config)),
     );
     const tmp = mkdtempSync(join(tmpdir(), "envoy-harness-"));
+    liveTmp.add(tmp);
     const configPath = join(tmp, "envoy.json");
     writeFileSync(configPath, JSON.stringify(rw.config, null, 2));
     const args = envoyArgs(opts, v);
@@ -296,7 +304,7 @@ async function launch(opts: StartEnvoyOptions): Promise<Launch> {
           ? startProcess(configPath, args, opts.env)
           : await startContainer(configPath, rw.files, args, opts.env, v.startTimeoutMs);
     } catch (e) {
-      rmSync(tmp, { recursive: true, force: true });
+      removeTmp(tmp);
       throw e;
     }
     const result = await waitReady(runner, rw.adminPort, deadline);
@@ -314,8 +322,13 @@ async function cleanup(l: Launch): Promise<void> {
   try {
     await l.runner.stop();
   } finally {
-    if (!process.env.ENVOY_KEEP_TMP) rmSync(l.tmp, { recursive: true, force: true });
+    removeTmp(l.tmp);
   }
+}
+
+function removeTmp(dir: string): void {
+  liveTmp.delete(dir);
+  if (!process.env.ENVOY_KEEP_TMP) rmSync(dir, { recursive: true, force: true });
 }
 
 function describe(l: Launch, opts: StartEnvoyOptions): string {
