@@ -77,6 +77,11 @@ export class ConfigReader {
     return this.problem.message;
   }
 
+  /** This level's object as compact JSON, keys in source order: a fingerprint of a configuration (section). */
+  toJson(): string {
+    return stringifyJson(this.obj);
+  }
+
   /** True if `key` is present and not null; does not count as reading it. */
   has(key: string): bool {
     const value = this.obj.get(key);
