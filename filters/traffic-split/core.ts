@@ -63,12 +63,9 @@ function fnvString(h: u64, s: string): u64 {
   return k;
 }
 
-/** FNV-1a 64 of raw bytes (the configuration, for the shared-state key). */
-export function hashBytes(buf: ArrayBuffer): u64 {
-  let h = FNV_OFFSET;
-  const base = changetype<usize>(buf);
-  for (let i: i32 = 0, n: i32 = buf.byteLength; i < n; i++) h = fnvByte(h, <u32>load<u8>(base + <usize>i));
-  return h;
+/** FNV-1a 64 of the UTF-8 encoding of `s` (the configuration's JSON, for the shared-state key). */
+export function hashText(s: string): u64 {
+  return fnvString(FNV_OFFSET, s);
 }
 
 /** The sticky point of a key in [0, POINTS): fmix64(FNV-1a 64(salt ‖ 0xff ‖ key)), scaled. Same key, same point. */

@@ -5,20 +5,21 @@
  * decide rollbacks, cool-downs and ramp steps there, and adopt the result.
  *
  * Host calls per request: the headers the rules and the sticky key need (each read once), one header replace and
- * clear_route_cache on request; response.code (plus response.flags when the code is below 500) at completion.
- * Metrics are counted locally and added to the host's counters on the tick. Per tick and VM: one shared-data get, and
- * one set when there was traffic or a decision.
+ * clear_route_cache on request; response.code (plus response.flags when the code is below 500) at completion. No clock:
+ * an outcome goes into the window bucket of this VM's last sync. Metrics are counted locally and added to the host's
+ * counters on the tick. Per tick and VM: one shared-data get, and one set when there was traffic or a decision.
  */
 import { Stage, StageStream } from "../../assembly/stage";
+import { ConfigReader } from "../../assembly/config";
 import { StreamView, ResponseFlag } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { Str, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64 } from "../../assembly/host";
 import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
-import { TrafficSplitConfig, FILTER_NAME } from "./config";
+import { TrafficSplitConfig, FILTER_NAME, parseConfig } from "./config";
 import {
   Inputs, SplitState, SplitEvent, EventKind, Window, chooseSubset, randomPoint, evaluate, decodeState, encodeState,
-  bucketOf, hex64, rate,
+  bucketOf, hashText, hex64, rate,
 } from "./core";
 
 /** Bounded CAS retries when several workers write the state at the same moment; the rest waits for the next tick. */
@@ -46,6 +47,8 @@ export class TrafficSplitStage extends Stage {
   state: SplitState;
   /** Outcomes on this VM not yet merged into the shared window. */
   private readonly pending: Window;
+  /** The window bucket of the last sync: where outcomes completing until the next one are counted. */
+  private bucket: i64;
   private readonly routedCounts: StaticArray<u32>;
   private readonly failureCounts: StaticArray<u32>;
   private readonly routed: Counter[] = [];
@@ -70,6 +73,7 @@ export class TrafficSplitStage extends Stage {
     this.published = new StaticArray<i32>(n);
     const now = nowMs();
     this.state = SplitState.initial(config, now);
+    this.bucket = bucketOf(now, config.rollback);
     for (let i = 0; i < n; i++) {
       const name = config.subsets[i].name;
       this.names.push(name);
@@ -87,6 +91,9 @@ export class TrafficSplitStage extends Stage {
   get name(): string { return FILTER_NAME; }
 
   tickPeriodMs(): u32 { return this.config.syncIntervalMs; }
+
+  /** Requests never read the clock (outcomes use the bucket of the last sync). */
+  usesClock(): bool { return false; }
 
   onTick(nowMs: i64): void {
     this.sync(nowMs);
@@ -107,8 +114,8 @@ export class TrafficSplitStage extends Stage {
   }
 
   /** Counts a completed request of subset `i` in this VM's pending window. */
-  record(i: i32, failed: bool, nowMs: i64): void {
-    this.pending.add(bucketOf(nowMs, this.config.rollback), i, 1, failed ? 1 : 0);
+  record(i: i32, failed: bool): void {
+    this.pending.add(this.bucket, i, 1, failed ? 1 : 0);
     if (failed) unchecked(this.failureCounts[i]++);
   }
 
@@ -116,6 +123,7 @@ export class TrafficSplitStage extends Stage {
   sync(now: i64): void {
     const c = this.config;
     const n = c.subsets.length;
+    this.bucket = bucketOf(now, c.rollback);
     for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
       const cur = getSharedData(this.key);
       let decoded = cur !== null ? decodeState(cur.data, n) : null;
@@ -219,6 +227,15 @@ class TrafficSplitStream extends StageStream {
     if (i < 0) return; // an earlier stage answered locally: this request was never routed
     const code = view.responseCode();
     const failed = code >= 500 || (view.responseFlags() & ResponseFlag.ANY_UPSTREAM_FAILURE) != 0;
-    this.stage.record(i, failed, nowMs);
+    this.stage.record(i, failed);
   }
+}
+
+/**
+ * Builds the stage from its configuration (the whole plugin configuration, or its section in the combined module).
+ * The shared-state key holds a hash of that configuration: a new configuration starts fresh.
+ */
+export function buildTrafficSplit(r: ConfigReader): Stage | null {
+  const c = parseConfig(r);
+  return c !== null ? new TrafficSplitStage(c, hashText(r.toJson())) : null;
 }

@@ -2,7 +2,7 @@ import { ConfigReader } from "../../../assembly/config";
 import { parseConfig, TrafficSplitConfig, Op, Source } from "../config";
 import {
   Inputs, SplitState, Window, EventKind, WINDOW_BUCKETS, POINTS, chooseSubset, cookieValue, queryValue, stickyPoint,
-  randomPoint, encodeState, decodeState, stateSize, evaluate, shouldRollBack, hashBytes, hex64, bucketMsOf,
+  randomPoint, encodeState, decodeState, stateSize, evaluate, shouldRollBack, hashText, hex64, bucketMsOf,
 } from "../core";
 
 function parse(text: string): ConfigReader {
@@ -180,13 +180,19 @@ describe("traffic-split request values", () => {
     expect(randomPoint(0)).toBe(0);
   });
 
-  it("hashes configuration bytes (the shared-state key) to 16 hex digits", () => {
-    const a = hashBytes(String.UTF8.encode('{"revision":"a"}'));
-    const b = hashBytes(String.UTF8.encode('{"revision":"b"}'));
-    expect(a != b).toBe(true);
-    expect(hex64(a).length).toBe(16);
-    expect(hex64(0xcbf29ce484222325)).toBe("cbf29ce484222325");
-    expect(hashBytes(new ArrayBuffer(0))).toBe(0xcbf29ce484222325);
+  it("hashes the configuration's JSON (the shared-state key) with FNV-1a 64 over UTF-8, as 16 hex digits", () => {
+    expect(hashText('{"revision":"a"}') != hashText('{"revision":"b"}')).toBe(true);
+    expect(hashText("")).toBe(0xcbf29ce484222325);
+    expect(hashText("a")).toBe(0xaf63dc4c8601ec8c); // the published FNV-1a 64 test vector
+    expect(hex64(hashText("a"))).toBe("af63dc4c8601ec8c");
+    expect(hex64(1)).toBe("0000000000000001");
+  });
+
+  it("fingerprints a configuration by its content, not its layout", () => {
+    const a = parse('{ "revision" : "v1",\n  "subsets": [{"name": "stable"}] }');
+    const b = parse('{"revision":"v1","subsets":[{"name":"stable"}]}');
+    expect(a.toJson()).toBe(b.toJson());
+    expect(parse('{"revision":"v2","subsets":[{"name":"stable"}]}').toJson() != b.toJson()).toBe(true);
   });
 });
 
