@@ -49,6 +49,8 @@ class Breaker {
   readonly fallbacks: Counter;
   readonly probes: Counter;
   readonly transitions: StaticArray<Counter>;
+  /** Rejections not yet added to `rejections`: flushed on each tick, so an open-state answer makes no metric call. */
+  pendingRejections: i64 = 0;
 
   constructor(readonly name: string, slot: i32) {
     this.key = new Str(KEY_PREFIX + "b." + slot.toString());
@@ -82,6 +84,9 @@ export class OutlierBreakerStage extends Stage {
   private readonly untracked: Counter;
   readonly fallbackHeader: Str | null;
   private warnedNoHost: bool = false;
+  private lastReplyState: State = State.Closed;
+  private lastRetryAfter: i64 = -1;
+  private lastReplyHeaders: HeaderPair[] = [];
 
   constructor(readonly config: OutlierBreakerConfig) {
     super();
@@ -100,6 +105,10 @@ export class OutlierBreakerStage extends Stage {
     const known = this.known;
     for (let i = 0; i < known.length; i++) {
       const b = unchecked(known[i]);
+      if (b.pendingRejections != 0) {
+        b.rejections.inc(b.pendingRejections);
+        b.pendingRejections = 0;
+      }
       const v = getSharedData(b.key);
       if (v === null) continue;
       let s = recordState(v.data);
@@ -192,6 +201,19 @@ export class OutlierBreakerStage extends Stage {
 
   get record(): BreakerRecord { return this.rec; }
 
+  /** The local reply's headers; the last list is reused while state and seconds stay the same. */
+  replyHeaders(state: State, retryAfter: i64): HeaderPair[] {
+    if (state != this.lastReplyState || retryAfter != this.lastRetryAfter) {
+      this.lastReplyState = state;
+      this.lastRetryAfter = retryAfter;
+      this.lastReplyHeaders = [
+        new HeaderPair(H_RETRY_AFTER, retryAfter.toString()),
+        new HeaderPair(this.config.stateHeader, STATE_NAMES[<i32>state]),
+      ];
+    }
+    return this.lastReplyHeaders;
+  }
+
   /** perHost where no host is known on request (the downstream chain): said once per VM, requests pass. */
   warnNoHost(): void {
     if (this.warnedNoHost) return;
@@ -270,11 +292,8 @@ class OutlierBreakerStream extends StageStream {
       b.fallbacks.inc();
       return true;
     }
-    b.rejections.inc();
-    view.reply(503, DETAILS[<i32>state], BODY[<i32>state], [
-      new HeaderPair(H_RETRY_AFTER, retryAfterSeconds(state, rec.openUntilMs, nowMs).toString()),
-      new HeaderPair(c.stateHeader, STATE_NAMES[<i32>state]),
-    ]);
+    b.pendingRejections++;
+    view.reply(503, DETAILS[<i32>state], BODY[<i32>state], stage.replyHeaders(state, retryAfterSeconds(state, rec.openUntilMs, nowMs)));
     return false;
   }
 
