@@ -7,12 +7,18 @@
  *   │ e - 9  │ e - 8  │ ... │ e (now)│   a slot holding an epoch <= e - BUCKETS is expired and reads as empty
  *   └────────┴────────┴─────┴────────┘
  *   per bucket: requests (deposits), okAttempts, failedAttempts, retries (withdrawals, reservations included)
+ *
+ * Retries are counted in millionths (RETRY_UNIT), so a reservation given back cancels exactly.
  */
 import { ResponseFlag } from "../../assembly/stream";
 
 /** Time buckets per window. */
 // @ts-ignore: decorator
 @inline export const BUCKETS: i32 = 10;
+
+/** Retries are stored in millionths of a retry. */
+// @ts-ignore: decorator
+@inline export const RETRY_UNIT: i64 = 1_000_000;
 
 /** Sums over the live buckets of one or more windows. */
 export class Totals {
@@ -41,7 +47,8 @@ export class BudgetWindow {
   readonly requests: StaticArray<u32> = new StaticArray<u32>(BUCKETS);
   readonly okAttempts: StaticArray<u32> = new StaticArray<u32>(BUCKETS);
   readonly failedAttempts: StaticArray<u32> = new StaticArray<u32>(BUCKETS);
-  readonly retries: StaticArray<f64> = new StaticArray<f64>(BUCKETS);
+  /** Millionths of a retry. */
+  readonly retries: StaticArray<i64> = new StaticArray<i64>(BUCKETS);
 
   constructor(readonly bucketMs: i64) {
     this.clear();
@@ -79,14 +86,14 @@ export class BudgetWindow {
   }
 
   /**
-   * Charges `retries` (negative to give back) to the bucket of `epoch`. Nothing happens when that bucket has left
-   * the window at `nowMs`: its charge no longer counts anyway. Returns whether it was charged.
+   * Charges `units` millionths of a retry (negative to give back) to the bucket of `epoch`. Nothing happens when that
+   * bucket has left the window at `nowMs`: its charge no longer counts anyway. Returns whether it was charged.
    */
-  charge(epoch: i64, nowMs: i64, retries: f64): bool {
-    if (retries == 0.0 || epoch <= this.epochAt(nowMs) - BUCKETS) return false;
+  charge(epoch: i64, nowMs: i64, units: i64): bool {
+    if (units == 0 || epoch <= this.epochAt(nowMs) - BUCKETS) return false;
     const s = this.claim(epoch);
     if (s < 0) return false;
-    unchecked(this.retries[s] += retries);
+    unchecked(this.retries[s] += units);
     return true;
   }
 
@@ -99,7 +106,7 @@ export class BudgetWindow {
       t.requests += <f64>unchecked(this.requests[i]);
       t.okAttempts += <f64>unchecked(this.okAttempts[i]);
       t.failedAttempts += <f64>unchecked(this.failedAttempts[i]);
-      const r = unchecked(this.retries[i]);
+      const r = <f64>unchecked(this.retries[i]) / <f64>RETRY_UNIT;
       t.retries += r;
       if (e == now) t.bucketRetries += r;
     }
@@ -135,7 +142,7 @@ export class BudgetWindow {
     unchecked(this.requests[s] = 0);
     unchecked(this.okAttempts[s] = 0);
     unchecked(this.failedAttempts[s] = 0);
-    unchecked(this.retries[s] = 0.0);
+    unchecked(this.retries[s] = 0);
   }
 }
 
@@ -178,9 +185,9 @@ export class BudgetPolicy {
    * What a grant of `k` retries reserves until the request completes: its expected retries with each attempt failing
    * as often as in the window. Before any attempt completed nothing is known, so the whole grant is reserved.
    */
-  reservation(t: Totals, k: u32): f64 {
+  reservation(t: Totals, k: u32): i64 {
     const n = t.okAttempts + t.failedAttempts;
-    return expectedRetries(k, n > 0.0 ? t.failedAttempts / n : 1.0);
+    return <i64>Math.ceil(expectedRetries(k, n > 0.0 ? t.failedAttempts / n : 1.0) * <f64>RETRY_UNIT);
   }
 
   /** Retries one request may make: what it wants, at most the whole retries the budget holds. */
@@ -235,7 +242,7 @@ export function isFailure(code: i64, flags: i64): bool {
 @inline const HEADER_BYTES: i32 = 8;
 // @ts-ignore: decorator
 @inline const SLOT_BYTES: i32 = 28;
-/** Size of an encoded window: u32 magic, u32 bucketMs, then per slot i64 epoch, u32 x3 counts, f64 retries. */
+/** Size of an encoded window: u32 magic, u32 bucketMs, then per slot i64 epoch, u32 x3 counts, i64 retry units. */
 // @ts-ignore: decorator
 @inline export const ENCODED_BYTES: i32 = HEADER_BYTES + BUCKETS * SLOT_BYTES;
 
@@ -250,7 +257,7 @@ export function encodeWindow(w: BudgetWindow, out: ArrayBuffer): ArrayBuffer {
     store<u32>(p + 8, unchecked(w.requests[i]));
     store<u32>(p + 12, unchecked(w.okAttempts[i]));
     store<u32>(p + 16, unchecked(w.failedAttempts[i]));
-    store<f64>(p + 20, unchecked(w.retries[i]));
+    store<i64>(p + 20, unchecked(w.retries[i]));
   }
   return out;
 }
@@ -271,7 +278,7 @@ export function decodeWindow(data: ArrayBuffer, w: BudgetWindow): bool {
     unchecked(w.requests[i] = load<u32>(p + 8));
     unchecked(w.okAttempts[i] = load<u32>(p + 12));
     unchecked(w.failedAttempts[i] = load<u32>(p + 16));
-    unchecked(w.retries[i] = load<f64>(p + 20));
+    unchecked(w.retries[i] = load<i64>(p + 20));
   }
   return true;
 }

@@ -17,16 +17,16 @@ import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { RetryBudgetConfig, FILTER_NAME, MAX_RETRIES_CAP } from "./config";
 import {
-  BUCKETS, BudgetWindow, BudgetPolicy, Totals, Directory, OVERFLOW, ENCODED_BYTES, admissible, decodeWindow,
+  BUCKETS, RETRY_UNIT, BudgetWindow, BudgetPolicy, Totals, Directory, OVERFLOW, ENCODED_BYTES, admissible, decodeWindow,
   encodeWindow, failedAttempts, isFailure, okAttempts, retryDenied,
 } from "./core";
 
 /** Bounded CAS retries when workers write the same key at the same moment. */
 // @ts-ignore: decorator
 @inline const CAS_RETRIES: i32 = 8;
-/** A grant whose expected retries reach this is reserved in shared data at once (2 host calls), not at the next sync. */
+/** A grant whose expected retries reach 0.1 is reserved in shared data at once (2 host calls), not at the next sync. */
 // @ts-ignore: decorator
-@inline export const SHARED_RESERVATION_MIN: f64 = 0.1;
+@inline export const SHARED_RESERVATION_MIN: i64 = RETRY_UNIT / 10;
 
 const KEY_PREFIX = "resilience." + FILTER_NAME + ".";
 const H_RETRY_ON = new Str("x-envoy-retry-on");
@@ -41,8 +41,8 @@ for (let i: u32 = 0; i <= MAX_RETRIES_CAP; i++) COUNT_TEXT.push(i.toString());
 class DestinationBudget {
   readonly cache: BudgetWindow;
   readonly delta: BudgetWindow;
-  /** When the cache was last read from shared data (i64.MIN_VALUE: never). */
-  syncedAtMs: i64 = i64.MIN_VALUE;
+  /** When the cache was last read from shared data (0: never). */
+  syncedAtMs: i64 = 0;
   lastUsedMs: i64 = 0;
   /** Counts not yet added to the counters: they are added on the tick, not per request. */
   pendingRequests: i64 = 0;
@@ -86,13 +86,14 @@ export class RetryBudgetStage extends Stage {
   private readonly budgets: Map<string, DestinationBudget> = new Map<string, DestinationBudget>();
   private readonly list: DestinationBudget[] = [];
   private readonly directoryKey: Str = new Str(KEY_PREFIX + "destinations");
-  private directoryFull: bool = false;
+  /** The directory once it is full: it never changes again, so names are looked up here without a host call. */
+  private fullDirectory: Directory | null = null;
   private readonly scratch: Totals = new Totals();
   private readonly buffer: ArrayBuffer = new ArrayBuffer(ENCODED_BYTES);
   readonly perTryText: string;
-  /** Result of the last reserveShared: the retries granted and reserved. */
+  /** Result of the last grant: the retries granted and the millionths of a retry reserved. */
   grantedOut: u32 = 0;
-  reservedOut: f64 = 0.0;
+  reservedOut: i64 = 0;
 
   constructor(readonly config: RetryBudgetConfig) {
     super();
@@ -115,8 +116,9 @@ export class RetryBudgetStage extends Stage {
   /** This VM's budget for a destination: its own slot while the directory has room, else the overflow budget. */
   budgetFor(name: string): DestinationBudget {
     if (this.budgets.has(name)) return this.budgets.get(name);
-    if (!this.directoryFull && admissible(name)) {
-      const slot = this.admit(name);
+    if (admissible(name)) {
+      const full = this.fullDirectory;
+      const slot = full !== null ? full.slotOf(name) : this.admit(name);
       if (slot >= 0) return this.remember(name, KEY_PREFIX + "budget." + slot.toString());
     }
     if (this.budgets.has(OVERFLOW)) return this.budgets.get(OVERFLOW);
@@ -228,7 +230,7 @@ export class RetryBudgetStage extends Stage {
       if (known >= 0) return known;
       const slot = dir.admit(name, cap);
       if (slot < 0) {
-        this.directoryFull = true;
+        this.fullDirectory = dir;
         log(LogLevel.Info, FILTER_NAME + ": " + cap.toString() + " destinations have budgets; later ones share the \"" + OVERFLOW + "\" budget");
         return -1;
       }
@@ -252,7 +254,7 @@ class RetryBudgetStream extends StageStream {
   private budget: DestinationBudget | null = null;
   private wanted: u32 = 0;
   private granted: u32 = 0;
-  private reserved: f64 = 0.0;
+  private reserved: i64 = 0;
   private epoch: i64 = 0;
 
   constructor(readonly stage: RetryBudgetStage) { super(); }
@@ -301,13 +303,13 @@ class RetryBudgetStream extends StageStream {
     const made = attempts > 1 ? attempts - 1 : 0;
     d.delta.recordAttempts(nowMs, okAttempts(attempts, failed), failedAttempts(attempts, failed));
     // The reservation becomes what was actually spent, in the bucket where it was granted.
-    const correction = <f64>made - this.reserved;
+    const correction = made * RETRY_UNIT - this.reserved;
     d.delta.charge(this.epoch, nowMs, correction);
     d.pendingRequests++;
     d.pendingRetries += made;
     if (retryDenied(this.granted, this.wanted, attempts, failed)) d.pendingDenied++;
     // More retries than reserved: the destination is failing more than the window knew; tell the other workers now.
-    if (correction >= 1.0) this.stage.sync(d, nowMs);
+    if (correction >= RETRY_UNIT) this.stage.sync(d, nowMs);
   }
 }
 
