@@ -5,8 +5,8 @@
  *
  * State per destination: `cache` (the shared window as of this worker's last sync) + `delta` (this worker's counts
  * since). Decisions read cache + delta with no host call. A sync (tick every syncIntervalMs, or at once when a
- * completion found more retries than were reserved) merges the delta into shared data with CAS and reads the other
- * workers' counts back. When a grant's expected retries reach SHARED_RESERVATION_MIN (a failing destination) the
+ * completion spent or gave back a whole retry more than reserved) merges the delta into shared data with CAS and reads
+ * the other workers' counts back. When a grant's expected retries reach SHARED_RESERVATION_MIN (a failing destination) the
  * grant itself is a CAS on shared data, so the workers cannot both spend the same retries.
  */
 import { Stage, StageStream } from "../../assembly/stage";
@@ -27,6 +27,9 @@ import {
 /** A grant whose expected retries reach 0.1 is reserved in shared data at once (2 host calls), not at the next sync. */
 // @ts-ignore: decorator
 @inline export const SHARED_RESERVATION_MIN: i64 = RETRY_UNIT / 10;
+/** Before giving a request fewer retries than it wants, re-read the shared window if this worker's copy is this old. */
+// @ts-ignore: decorator
+@inline export const REFRESH_BEFORE_DENY_MS: i64 = 10;
 
 const KEY_PREFIX = "resilience." + FILTER_NAME + ".";
 const H_RETRY_ON = new Str("x-envoy-retry-on");
@@ -42,7 +45,7 @@ class DestinationBudget {
   readonly cache: BudgetWindow;
   readonly delta: BudgetWindow;
   /** When the cache was last read from shared data (0: never). */
-  syncedAtMs: i64 = 0;
+  readAtMs: i64 = 0;
   lastUsedMs: i64 = 0;
   /** Counts not yet added to the counters: they are added on the tick, not per request. */
   pendingRequests: i64 = 0;
@@ -134,11 +137,17 @@ export class RetryBudgetStage extends Stage {
 
   /** A new request's grant: at most `wanted`, what the budget holds; sets grantedOut and reservedOut. */
   grant(d: DestinationBudget, nowMs: i64, wanted: u32): void {
-    if (nowMs - d.syncedAtMs >= this.staleMs) this.sync(d, nowMs);
+    if (nowMs - d.readAtMs >= this.staleMs) this.sync(d, nowMs);
     d.lastUsedMs = nowMs;
     d.delta.deposit(nowMs);
-    const t = this.totals(d, nowMs);
-    const k = this.policy.grant(t, wanted);
+    let t = this.totals(d, nowMs);
+    let k = this.policy.grant(t, wanted);
+    if (k < wanted && nowMs - d.readAtMs >= REFRESH_BEFORE_DENY_MS) {
+      // The other workers may have given reservations back since: look before refusing (a read, no write).
+      this.read(d, nowMs);
+      t = this.totals(d, nowMs);
+      k = this.policy.grant(t, wanted);
+    }
     const r = this.policy.reservation(t, k);
     if (r >= SHARED_RESERVATION_MIN) {
       this.reserveShared(d, nowMs, wanted);
@@ -154,7 +163,7 @@ export class RetryBudgetStage extends Stage {
     const epoch = d.cache.epochAt(nowMs);
     let cur: SharedValue | null = null;
     for (let i = 0; i < CAS_RETRIES; i++) {
-      cur = this.read(d);
+      cur = this.read(d, nowMs);
       d.cache.mergeFrom(d.delta);
       const t = this.scratch.reset();
       d.cache.addTo(t, nowMs);
@@ -163,14 +172,13 @@ export class RetryBudgetStage extends Stage {
       d.cache.charge(epoch, nowMs, r);
       if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), cur !== null ? cur.cas : 0)) {
         d.delta.clear();
-        d.syncedAtMs = nowMs;
         this.grantedOut = k;
         this.reservedOut = r;
         return;
       }
     }
     // Still contended: decide on a fresh copy and keep the reservation local until the next sync.
-    this.read(d);
+    this.read(d, nowMs);
     const t = this.totals(d, nowMs);
     const k = this.policy.grant(t, wanted);
     const r = this.policy.reservation(t, k);
@@ -182,26 +190,23 @@ export class RetryBudgetStage extends Stage {
   /** Merges this worker's counts into the shared window (CAS) and reads the other workers' counts back. */
   sync(d: DestinationBudget, nowMs: i64): void {
     for (let i = 0; i < CAS_RETRIES; i++) {
-      const cur = this.read(d);
-      if (d.delta.empty) {
-        d.syncedAtMs = nowMs;
-        return;
-      }
+      const cur = this.read(d, nowMs);
+      if (d.delta.empty) return;
       d.cache.mergeFrom(d.delta);
       if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), cur !== null ? cur.cas : 0)) {
         d.delta.clear();
-        d.syncedAtMs = nowMs;
         return;
       }
     }
-    this.read(d); // the cache must not hold the delta that is still unshared
+    this.read(d, nowMs); // the cache must not hold the delta that is still unshared
   }
 
   /** Loads the shared window into the cache (empty when the key was never written). */
-  private read(d: DestinationBudget): SharedValue | null {
+  private read(d: DestinationBudget, nowMs: i64): SharedValue | null {
     const cur = getSharedData(d.key);
     if (cur === null) d.cache.clear();
     else decodeWindow(cur.data, d.cache);
+    d.readAtMs = nowMs;
     return cur;
   }
 
@@ -308,8 +313,9 @@ class RetryBudgetStream extends StageStream {
     d.pendingRequests++;
     d.pendingRetries += made;
     if (retryDenied(this.granted, this.wanted, attempts, failed)) d.pendingDenied++;
-    // More retries than reserved: the destination is failing more than the window knew; tell the other workers now.
-    if (correction >= RETRY_UNIT) this.stage.sync(d, nowMs);
+    // A whole retry more than reserved (an outage beginning) or given back (the other workers may be refusing on it):
+    // tell the other workers now rather than at the next tick.
+    if (correction >= RETRY_UNIT || correction <= -RETRY_UNIT) this.stage.sync(d, nowMs);
   }
 }
 

@@ -261,7 +261,7 @@ for (const mode of await envoyModes()) {
         assert.equal(healthy.ok, 300);
         const up = await budgetSeries(envoy, "adapt.test", 500);
         assert.equal(up.ratio, 200, "the failures left the 1 s window");
-        assert.ok(up.available! >= 30, `available ${up.available} after 200 healthy requests per second`);
+        assert.ok(up.available! >= 10, `available ${up.available} after 200 healthy requests per second, was at most 1`);
       } finally {
         await envoy.stop();
         await upstream.close();
@@ -301,21 +301,59 @@ for (const mode of await envoyModes()) {
       }
     });
 
-    test("With trustClientHeaders the client's retry count and per-try timeout are kept, within the budget", async () => {
-      const envoy = await startEnvoy({
-        config: FILTER, clusters: { service: upstream }, mode,
-        mutate: (c) => { pluginConfig('{"trustClientHeaders": true}')(c); trustLoopback(c); },
+    describe("with trusted client headers, a configured per-try timeout, budgets keyed by a header, a cap of 2 and 3 retries per second", () => {
+      let envoy: Envoy;
+      const config = {
+        trustClientHeaders: true, perTryTimeoutMs: 30, destinationKey: "header", destinationHeader: "x-destination",
+        maxDestinations: 2, minRetriesPerSecond: 3,
+      };
+      before(async () => {
+        envoy = await startEnvoy({
+          config: FILTER, clusters: { service: upstream }, mode,
+          mutate: (c) => { pluginConfig(JSON.stringify(config))(c); trustLoopback(c); },
+        });
       });
-      try {
+      after(() => envoy?.stop());
+      /** The upstream scenario is chosen by :authority; the budget by x-destination. */
+      const send = (host: string, destination: string, headers: Record<string, string> = {}) =>
+        request(`${envoy.url()}/x`, { headers: { host, "x-destination": destination, ...headers } });
+
+      test("The client's retry count and per-try timeout are kept, and its count is still capped by the budget", async () => {
         scenarios.set("trusted.test", 1);
-        const r = await request(`${envoy.url()}/x`, { headers: { host: "trusted.test", "x-envoy-max-retries": "4" } });
-        assert.equal(r.headers["x-envoy-attempt-count"], "5", "4 retries asked, the minimum allowance holds 10");
+        const capped = await send("trusted.test", "trusted", { "x-envoy-max-retries": "4" });
+        assert.equal(capped.headers["x-envoy-attempt-count"], "4", "4 retries asked, a fresh budget holds 3");
+        const asked = await send("trusted.test", "trusted-slow", { "x-envoy-max-retries": "1" });
+        assert.equal(asked.headers["x-envoy-attempt-count"], "2", "1 retry asked: the client's count, not maxRetries (2)");
         scenarios.set("trusted-slow.test", 0, { latencyMs: 150 });
-        const slow = await request(`${envoy.url()}/x`, { headers: { host: "trusted-slow.test", "x-envoy-upstream-rq-per-try-timeout-ms": "30" } });
-        assert.equal(slow.status, 504);
-      } finally {
-        await envoy.stop();
-      }
+        const kept = await send("trusted-slow.test", "trusted-slow", { "x-envoy-upstream-rq-per-try-timeout-ms": "1000" });
+        assert.equal(kept.status, 200, "the client's 1000 ms per try, not the configured 30 ms");
+      });
+
+      test("Without a client value, perTryTimeoutMs is set on every request", async () => {
+        scenarios.set("per-try.test", 0, { latencyMs: 150 });
+        const r = await send("per-try.test", "trusted-slow");
+        assert.equal(r.status, 504);
+        assert.equal(r.headers["x-envoy-attempt-count"], "3", "each try timed out after 30 ms and was retried");
+      });
+
+      test("Budgets follow destinationHeader, and destinations beyond maxDestinations share the budget named other", async () => {
+        scenarios.set("spread.test", 0);
+        for (const d of ["third", "fourth", "third"]) assert.equal((await send("spread.test", d)).status, 200);
+        const deadline = Date.now() + 5_000;
+        let other: number | undefined;
+        let trusted: number | undefined;
+        while (Date.now() < deadline) {
+          const series = await envoy.promSeries();
+          other = seriesValue(series, "resilience_retry_budget_requests_total", { destination_service: "other" });
+          trusted = seriesValue(series, "resilience_retry_budget_requests_total", { destination_service: "trusted" });
+          if (other === 3) break;
+          await sleep(100);
+        }
+        assert.equal(other, 3);
+        assert.equal(trusted, 1);
+        const names = (await envoy.promSeries()).map((s) => s.labels.destination_service).filter(Boolean);
+        assert.deepEqual([...new Set(names)].sort(), ["other", "trusted", "trusted-slow"]);
+      });
     });
   });
 

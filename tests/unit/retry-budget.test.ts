@@ -222,6 +222,18 @@ for (const file of ["retry-budget.wasm", "retry-budget.debug.wasm"]) {
       assert.equal(begin(vms[1]!).granted, 0, "0.2 x 12 - 2 < 1, seen by the other worker");
     });
 
+    test("a reservation given back is shared at once, and a worker refusing retries looks again once its copy is 10 ms old", () => {
+      const { host, vms, window } = start({ retryRatio: 0, minRetriesPerSecond: 2 }, 2);
+      const a = begin(vms[0]!);
+      assert.equal(a.granted, 2);
+      assert.equal(begin(vms[1]!).granted, 0, "the other worker sees the reservation");
+      end(a.s, 1, 200); // no retry needed: 2 retries given back
+      assert.equal(window()[0]!.retries, 0, "shared without waiting for the tick");
+      assert.equal(begin(vms[1]!).granted, 0, "its copy is fresh (0 ms old): no host call to look again");
+      host.clock.advanceMs(10);
+      assert.equal(begin(vms[1]!).granted, 2);
+    });
+
     test("a request the router never sent counts no attempt and gives its reservation back", () => {
       const { host, vms, window } = start({ retryRatio: 0 });
       const { s, granted } = begin(vms[0]!);
