@@ -289,6 +289,18 @@ for (const file of ["retry-budget.wasm", "retry-budget.debug.wasm"]) {
       assert.ok(host.logsAt(LogLevel.Info).some((l) => /2 destinations have budgets; later ones share the "other" budget/.test(l.message)));
     });
 
+    test("with destinationKey cluster, the route's cluster names the budget", () => {
+      const { host, vms } = start({ destinationKey: "cluster" });
+      for (const authority of ["a.svc", "b.svc"]) {
+        const s = vms[0]!.newStream({ properties: { "xds.cluster_name": "outbound|80||shared.svc" } });
+        s.requestHeaders({ ":authority": authority, ":path": "/", ":method": "GET" }, true);
+        end(s, 1, 200);
+      }
+      host.advanceMs(100);
+      assert.equal(host.counter(metric("outbound_80__shared.svc", "requests_total")), 2n);
+      assert.equal(host.sharedData(`${PREFIX}destinations`)!.text, "outbound|80||shared.svc");
+    });
+
     test("a warmed-up worker grants retries to a healthy destination with few host calls and no shared-data call", () => {
       const { vms } = start();
       for (let i = 0; i < 3; i++) call(vms[0]!, 1, 200);
