@@ -4,18 +4,21 @@
  * grpc-timeout). With crossHop "record" it remembers request id -> deadline while the request is in flight; with
  * "lookup" it finds that deadline for the app's outbound call by x-request-id.
  *
- * Host calls per request: the configured headers until one holds a budget (1-3), request.time (1), content-type (1),
- * and 2-3 header writes. crossHop "record": x-request-id, one shared-data get + CAS set on request, and at
- * completion response.flags plus, when the app answered, another get + CAS set (release). crossHop "lookup": x-request-id and one shared-data get. `:path` / the destination only when
- * default rules need them.
+ * Host calls per request: the clock (once, on request headers), the configured headers until one holds a budget (1-3),
+ * request.time, content-type, and 2-3 header writes. crossHop "record": x-request-id, one shared-data get + CAS set on
+ * request, and at completion response.flags plus, when the app answered, another get + CAS set (release). crossHop
+ * "lookup": x-request-id and one shared-data get. `:path` / the destination only when default rules need them. The
+ * per-request series (budgets, lookups, records, occupancy) are summed per worker and handed to Envoy on the
+ * housekeeping tick (at most a second late); rare events (rejections, clamps, malformed values, evictions) at once.
  */
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, ResponseFlag, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
-import { Str, HeaderPair, getSharedData, setSharedData, log, logEnabled } from "../../assembly/host";
+import { Str, HeaderPair, getSharedData, setSharedData, incrementMetric, log, logEnabled, nowMs as hostNowMs } from "../../assembly/host";
+import { ConfigReader } from "../../assembly/config";
 import { LogLevel, GrpcStatus } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
-import { DeadlineConfig, CrossHop, Incoming, Source, SOURCE_NAMES, FILTER_NAME, SLOTS_PER_KEY } from "./config";
+import { DeadlineConfig, CrossHop, Incoming, Source, SOURCE_NAMES, FILTER_NAME, SLOTS_PER_KEY, parseConfig } from "./config";
 import {
   BudgetSource, BUDGET_SOURCE_LABELS, NONE, PutOutcome, bucketOf, decide, defaultFor, findSlot,
   formatGrpcTimeout, hashRequestId, isGrpc, keyIndexOf, parseGrpcTimeout, parseMillis, putSlot, releaseSlot,
@@ -33,6 +36,18 @@ const NO_HEADERS = new Array<HeaderPair>();
 // @ts-ignore: decorator
 @inline const KEEP_AFTER: i64 = ResponseFlag.UPSTREAM_TIMEOUT | ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION;
 
+/** A metric change summed on this worker and handed to Envoy on the housekeeping tick: no host call per request. */
+@final class Tally {
+  private pending: i64 = 0;
+  constructor(private readonly id: u32) {}
+  @inline add(delta: i64): void { this.pending += delta; }
+  flush(): void {
+    if (this.pending == 0) return;
+    incrementMetric(this.id, this.pending);
+    this.pending = 0;
+  }
+}
+
 function series(reporter: string, source: string, name: string): string {
   if (source.length == 0) return taggedName(["reporter"], [reporter], METRIC_PREFIX + FILTER_NAME + "_" + name);
   return taggedName(["reporter", "budget_source"], [reporter, source], METRIC_PREFIX + FILTER_NAME + "_" + name);
@@ -43,17 +58,19 @@ export class DeadlineStage extends Stage {
   /** Header handles in the order of `sources`. */
   readonly sourceHeaders: Str[] = [];
   /** By BudgetSource. */
-  readonly budgets: Counter[] = [];
+  readonly budgets: Tally[] = [];
   /** By Source. */
   readonly malformed: Counter[] = [];
   readonly expired: Counter;
   readonly rejections: Counter;
   readonly clamps: Counter;
-  hits: Counter | null = null;
-  misses: Counter | null = null;
-  records: Counter | null = null;
+  hits: Tally | null = null;
+  misses: Tally | null = null;
+  records: Tally | null = null;
   evictions: Counter | null = null;
-  slotsUsed: Gauge | null = null;
+  slotsUsed: Tally | null = null;
+  /** Every Tally, for the tick. */
+  private readonly tallies: Tally[] = [];
   /** One handle per shared-data key, made on first use. */
   private readonly keys: StaticArray<Str | null>;
   private readonly keyCount: u32;
@@ -72,22 +89,36 @@ export class DeadlineStage extends Stage {
     this.keys = new StaticArray<Str | null>(<i32>keyCount);
     for (let i: i32 = 0; i < c.sources.length; i++) this.sourceHeaders.push(headerOf(this.header, c.sources[i]));
     for (let i: i32 = 0; i < BUDGET_SOURCE_LABELS.length; i++) {
-      this.budgets.push(new Counter(series(rep, BUDGET_SOURCE_LABELS[i], "budgets_total")));
+      this.budgets.push(this.tally(new Counter(series(rep, BUDGET_SOURCE_LABELS[i], "budgets_total")).id));
     }
     for (let i: i32 = 0; i < SOURCE_NAMES.length; i++) this.malformed.push(new Counter(series(rep, SOURCE_NAMES[i], "malformed_total")));
     if (c.crossHop == CrossHop.Lookup) {
-      this.hits = new Counter(series(rep, "", "crosshop_hits_total"));
-      this.misses = new Counter(series(rep, "", "crosshop_misses_total"));
+      this.hits = this.tally(new Counter(series(rep, "", "crosshop_hits_total")).id);
+      this.misses = this.tally(new Counter(series(rep, "", "crosshop_misses_total")).id);
     } else if (c.crossHop == CrossHop.Record) {
-      this.records = new Counter(series(rep, "", "crosshop_records_total"));
+      this.records = this.tally(new Counter(series(rep, "", "crosshop_records_total")).id);
       this.evictions = new Counter(series(rep, "", "crosshop_evictions_total"));
-      this.slotsUsed = new Gauge(series(rep, "", "crosshop_slots_used"));
+      this.slotsUsed = this.tally(new Gauge(series(rep, "", "crosshop_slots_used")).id);
     }
     // Only "record" keeps per-request state (what to release at completion); the others share one stream object.
     if (c.crossHop != CrossHop.Record) this.stateless = new DeadlineStream(this);
   }
 
   get name(): string { return FILTER_NAME; }
+
+  /** The clock is read once per request, in onRequest, not in every callback of the stream. */
+  usesClock(): bool { return false; }
+
+  onTick(nowMs: i64): void {
+    const t = this.tallies;
+    for (let i: i32 = 0; i < t.length; i++) unchecked(t[i]).flush();
+  }
+
+  private tally(metricId: u32): Tally {
+    const t = new Tally(metricId);
+    this.tallies.push(t);
+    return t;
+  }
 
   newStream(view: StreamView): StageStream | null {
     const s = this.stateless;
@@ -120,8 +151,8 @@ export class DeadlineStage extends Stage {
       const b = bucketOf(cur !== null ? cur.data : null);
       const outcome = putSlot(b, hash, deadlineMs, nowMs, <i64>this.config.graceMs);
       if (!setSharedData(key, b, cur !== null ? cur.cas : 0)) continue;
-      changetype<Counter>(this.records).inc();
-      if (outcome == PutOutcome.Added) changetype<Gauge>(this.slotsUsed).add(1);
+      changetype<Tally>(this.records).add(1);
+      if (outcome == PutOutcome.Added) changetype<Tally>(this.slotsUsed).add(1);
       else if (outcome == PutOutcome.Evicted) changetype<Counter>(this.evictions).inc();
       return true;
     }
@@ -137,7 +168,7 @@ export class DeadlineStage extends Stage {
       const b = bucketOf(cur.data);
       if (!releaseSlot(b, hash, deadlineMs)) return;
       if (setSharedData(key, b, cur.cas)) {
-        changetype<Gauge>(this.slotsUsed).add(-1);
+        changetype<Tally>(this.slotsUsed).add(-1);
         return;
       }
     }
@@ -157,9 +188,10 @@ class DeadlineStream extends StageStream {
 
   constructor(readonly stage: DeadlineStage) { super(); }
 
-  onRequest(view: StreamView, nowMs: i64): bool {
+  onRequest(view: StreamView, _now: i64): bool {
     const stage = this.stage;
     const c = stage.config;
+    const nowMs = hostNowMs();
 
     // 1. The first incoming budget that parses, in the configured order.
     let incoming: i64 = NONE;
@@ -190,7 +222,7 @@ class DeadlineStream extends StageStream {
       if (id !== null && id.length > 0) hash = hashRequestId(id);
       if (c.crossHop == CrossHop.Lookup) {
         if (hash != 0) table = stage.lookup(hash, nowMs);
-        changetype<Counter>(table != NONE ? stage.hits : stage.misses).inc();
+        changetype<Tally>(table != NONE ? stage.hits : stage.misses).add(1);
       }
     }
 
@@ -209,7 +241,7 @@ class DeadlineStream extends StageStream {
 
     const t0 = view.requestTimeNs();
     const d = decide(c, incoming, from, def, table, t0 > 0 ? t0 / 1_000_000 : nowMs, nowMs);
-    unchecked(stage.budgets[<i32>d.source]).inc();
+    unchecked(stage.budgets[<i32>d.source]).add(1);
     if (d.clamped) stage.clamps.inc();
     if (d.source == BudgetSource.None) {
       // No deadline: pass untouched, except that an untrusted project header must not reach the app.
@@ -242,11 +274,17 @@ class DeadlineStream extends StageStream {
     return true;
   }
 
-  onComplete(view: StreamView, nowMs: i64): void {
+  onComplete(view: StreamView, _now: i64): void {
     if (this.recordedHash == 0) return;
     // Cut short by the deadline or by the caller leaving: the app may still be working on it, so the entry stays
     // (its late outbound calls are refused) until deadline + graceMs. Answered: the slot is free again.
     if ((view.responseFlags() & KEEP_AFTER) != 0) return;
     this.stage.release(this.recordedHash, this.recordedDeadline);
   }
+}
+
+/** The stage from its configuration, or null (the reader's error names the field). */
+export function buildDeadline(r: ConfigReader): Stage | null {
+  const c = parseConfig(r);
+  return c !== null ? new DeadlineStage(c) : null;
 }

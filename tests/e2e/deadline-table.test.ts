@@ -25,6 +25,9 @@ function addListener(cfg: Bootstrap, name: string, port: number, plugin: object,
   cfg.static_resources.listeners.push(copy);
 }
 
+/** Records and occupancy reach Envoy on the filter's housekeeping tick, every second. */
+const tick = () => new Promise((r) => setTimeout(r, 1_100));
+
 const DIRECT = [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }];
 
 function topology(cfg: Bootstrap): void {
@@ -43,7 +46,7 @@ for (const mode of await envoyModes()) {
     let agent: Agent;
 
     before(async () => {
-      slow = await startUpstream({ name: "slow-app", latencyMs: 300 });
+      slow = await startUpstream({ name: "slow-app", latencyMs: 3_000 }); // in flight across a housekeeping tick
       envoy = await startEnvoy({
         config: "envoy-configs/deadline.yaml", wasm: { deadline: "build/deadline.wasm" }, mode, mutate: topology,
         clusters: { app: slow, "app-grpc": slow, "service-b": slow },
@@ -129,6 +132,7 @@ for (const mode of await envoyModes()) {
       assert.ok(perKey >= 64, `the instrument must see shared-data keys: ${perKey.toFixed(0)} bytes a key`);
       assert.ok(grown < 512 * 1024, `Envoy's heap grew ${grown} bytes over 100,000 requests`);
       assert.ok(grown < (100_000 * perKey) / 50, "far below what a key per request costs");
+      await tick();
       assert.equal(await counter("crosshop_records_total", "inbound"), 110_000);
       assert.ok(peakUsed <= SLOTS, `slots used peaked at ${peakUsed}`);
       assert.equal(await gauge("inbound"), 0, "every request was answered, so every slot was released");
@@ -138,6 +142,7 @@ for (const mode of await envoyModes()) {
       const inFlight = 64;
       const load = blastConcurrently(envoy.url("small"), inFlight);
       await slow.waitForHits(inFlight, 10_000);
+      await tick();
       assert.equal(await gauge("outbound"), SMALL_SLOTS, "all slots taken, none beyond");
       assert.equal(await counter("crosshop_records_total", "outbound"), inFlight);
       assert.equal(await counter("crosshop_evictions_total", "outbound"), inFlight - SMALL_SLOTS);
