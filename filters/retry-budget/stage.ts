@@ -15,7 +15,8 @@ import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { Str, getSharedData, setSharedData, log, logEnabled, SharedValue } from "../../assembly/host";
 import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
-import { RetryBudgetConfig, FILTER_NAME, MAX_RETRIES_CAP } from "./config";
+import { ConfigReader } from "../../assembly/config";
+import { RetryBudgetConfig, FILTER_NAME, MAX_RETRIES_CAP, parseConfig } from "./config";
 import {
   BUCKETS, RETRY_UNIT, BudgetWindow, BudgetPolicy, Totals, Directory, OVERFLOW, ENCODED_BYTES, admissible, decodeWindow,
   encodeWindow, failedAttempts, isFailure, okAttempts, retryDenied,
@@ -317,6 +318,12 @@ class RetryBudgetStream extends StageStream {
     // tell the other workers now rather than at the next tick.
     if (correction >= RETRY_UNIT || correction <= -RETRY_UNIT) this.stage.sync(d, nowMs);
   }
+}
+
+/** The stage from its configuration, or null (the reader's error names the field). */
+export function buildRetryBudget(r: ConfigReader): Stage | null {
+  const c = parseConfig(r);
+  return c !== null ? new RetryBudgetStage(c) : null;
 }
 
 /** A client's x-envoy-max-retries as a count 0..MAX_RETRIES_CAP, or -1 when absent or not such a number. */
