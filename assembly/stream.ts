@@ -69,6 +69,8 @@ export class StreamView {
   private upstream: string | null = null;
   /** True once a stage changed a request header that routing may match on. */
   routeChanged: bool = false;
+  /** A routing header changed since the route cache was last cleared. */
+  private routeDirty: bool = false;
   /** True once a stage answered the stream locally. */
   repliedLocally: bool = false;
 
@@ -94,6 +96,7 @@ export class StreamView {
   /** The cluster the route selected (`xds.cluster_name`), "" when there is no route. */
   clusterName(): string {
     if (!this.clusterRead) {
+      this.reselectRoute();
       this.cluster = getPropertyString(P_CLUSTER_NAME);
       this.clusterRead = true;
     }
@@ -124,14 +127,14 @@ export class StreamView {
   /** Sets a header the route table matches on; the route is re-selected after all stages ran. */
   setRoutingHeader(name: Str, value: string): bool {
     const ok = this.setRequestHeader(name, value);
-    if (ok) this.routeChanged = true;
+    if (ok) this.routingChanged();
     return ok;
   }
 
   /** Removes a header the route table matches on; the route is re-selected after all stages ran. */
   removeRoutingHeader(name: Str): bool {
     const ok = this.removeRequestHeader(name);
-    if (ok) this.routeChanged = true;
+    if (ok) this.routingChanged();
     return ok;
   }
 
@@ -143,7 +146,21 @@ export class StreamView {
 
   /** Called once after the request stages ran: re-selects the route if a routing header changed. */
   finishRequest(): void {
-    if (this.routeChanged) clearRouteCache();
+    this.reselectRoute();
+  }
+
+  private routingChanged(): void {
+    this.routeChanged = true;
+    this.routeDirty = true;
+    // A later stage asking for the cluster must see the re-selected route, not the cached first one.
+    this.clusterRead = false;
+  }
+
+  /** Clears Envoy's route cache once per routing change, so the next route lookup uses the new headers. */
+  private reselectRoute(): void {
+    if (!this.routeDirty) return;
+    clearRouteCache();
+    this.routeDirty = false;
   }
 
   /** Final response code (0 when no response was produced, e.g. the client went away). */
