@@ -106,7 +106,10 @@ export class DeadlineStage extends Stage {
 
   get name(): string { return FILTER_NAME; }
 
-  /** The clock is read once per request, in onRequest, not in every callback of the stream. */
+  /**
+   * The clock is needed once per request, in onRequest: read there (unless the module's other stages made the context
+   * read it anyway), not in every callback of the stream.
+   */
   usesClock(): bool { return false; }
 
   onTick(nowMs: i64): void {
@@ -188,10 +191,11 @@ class DeadlineStream extends StageStream {
 
   constructor(readonly stage: DeadlineStage) { super(); }
 
-  onRequest(view: StreamView, _now: i64): bool {
+  onRequest(view: StreamView, now: i64): bool {
     const stage = this.stage;
     const c = stage.config;
-    const nowMs = hostNowMs();
+    // 0: no stage of this module asked the context for the clock (see usesClock); read it here, once.
+    const nowMs = now != 0 ? now : hostNowMs();
 
     // 1. The first incoming budget that parses, in the configured order.
     let incoming: i64 = NONE;
