@@ -1,0 +1,149 @@
+// The combined module (build/resilience.wasm, envoy-configs/resilience.yaml) in a real Envoy at concurrency 2: all five
+// stages in one Wasm filter, each doing its job and seeing the others' effects.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  closeHttp, envoyModes, request, seriesValue, startEnvoy, startEnvoyExpectFailure, startUpstream, type Envoy, type Upstream,
+} from "../harness/index.js";
+
+const CONFIG = "envoy-configs/resilience.yaml";
+const WASM = { resilience: "build/resilience.wasm" };
+
+after(closeHttp);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+for (const mode of await envoyModes()) {
+  describe(`the combined module in ${mode} mode`, () => {
+    let stable: Upstream, canary: Upstream, inventory: Upstream, payments: Upstream;
+    let envoy: Envoy;
+
+    before(async () => {
+      stable = await startUpstream({ name: "checkout-stable" });
+      canary = await startUpstream({ name: "checkout-canary" });
+      inventory = await startUpstream({ name: "inventory" });
+      payments = await startUpstream({ name: "payments", status: 503 });
+      envoy = await startEnvoy({
+        config: CONFIG, wasm: WASM, concurrency: 2, mode,
+        clusters: { "checkout-stable": stable, "checkout-canary": canary, inventory, payments },
+      });
+    });
+    after(async () => {
+      await envoy?.stop();
+      for (const u of [stable, canary, inventory, payments]) await u?.close();
+    });
+
+    test("a healthy request carries its SLA budget to the next hop and is counted once", async () => {
+      const r = await request(envoy.url() + "/items", { headers: { host: "inventory" } });
+      assert.equal(r.status, 200);
+      const seen = inventory.requests.at(-1)!;
+      const budget = Number(seen.headers["x-resilience-deadline-ms"]);
+      assert.ok(budget > 900 && budget <= 995, `inventory saw a budget of ${seen.headers["x-resilience-deadline-ms"]} ms (SLA 1000, margin 5)`);
+      assert.equal(seen.headers["x-traffic-subset"], "stable", "non-checkout traffic stays on the baseline subset");
+    });
+
+    test("traffic-split routes by rule and sticky user, and later stages see the re-selected cluster", async () => {
+      const before = canary.hits.total;
+      const r = await request(envoy.url() + "/", { headers: { host: "checkout", "x-canary": "always" } });
+      assert.equal(r.status, 200);
+      assert.equal(canary.hits.total, before + 1, "x-canary: always reached the canary cluster");
+      // Sticky: the same user lands on the same subset every time.
+      for (const user of ["u1", "u2", "u3", "u4", "u5", "u6"]) {
+        const subsets = new Set<string>();
+        for (let i = 0; i < 4; i++) {
+          const res = await request(envoy.url() + "/", { headers: { host: "checkout", "x-user-id": user } });
+          subsets.add(JSON.parse(res.body).upstream);
+        }
+        assert.equal(subsets.size, 1, `user ${user} moved between subsets: ${[...subsets]}`);
+      }
+    });
+
+    test("a spent budget is refused with 504 before any upstream, and metrics count it as a local reply", async () => {
+      const hits = inventory.hits.total;
+      const r = await request(envoy.url() + "/", { headers: { host: "inventory", "x-resilience-deadline-ms": "0" } });
+      assert.equal(r.status, 504);
+      assert.equal(inventory.hits.total, hits, "inventory never saw the expired request");
+      await sleep(1500); // per-request deadline counters are flushed on the 1 s housekeeping tick
+      const series = await envoy.promSeries();
+      assert.equal(seriesValue(series, "resilience_local_replies_total", { reporter: "outbound", destination_service: "inventory" }), 1);
+      assert.equal(seriesValue(series, "resilience_requests_total", {
+        reporter: "outbound", destination_service: "inventory", response_code: "504", response_code_class: "5xx", response_flags: "-",
+      }), 1);
+    });
+
+    test("a failing service gets budgeted retries, then its breaker opens and answers at once", async () => {
+      // Sequential: five failed requests open the breaker (consecutiveFailures 5).
+      for (let i = 0; i < 5; i++) {
+        const r = await request(envoy.url() + "/pay", { headers: { host: "payments" } });
+        assert.equal(r.status, 503);
+        assert.equal(r.headers["x-breaker-state"], undefined, `request ${i} reached the upstream`);
+      }
+      const attempts = payments.hits.total;
+      assert.ok(attempts >= 5 && attempts <= 15, `${attempts} upstream attempts for 5 requests (2 retries each at most)`);
+      for (let i = 0; i < 10; i++) {
+        const r = await request(envoy.url() + "/pay", { headers: { host: "payments" } });
+        assert.equal(r.status, 503);
+        assert.equal(r.headers["x-breaker-state"], "open");
+        assert.ok(Number(r.headers["retry-after"]) >= 1, "retry-after names the seconds left");
+      }
+      assert.equal(payments.hits.total, attempts, "while open, payments received nothing");
+      const series = await envoy.promSeries();
+      assert.equal(seriesValue(series, "resilience_outlier_breaker_state", { destination_service: "payments" }), 1);
+      // The other services' breakers stay closed: only the truly failing one opened.
+      assert.notEqual(seriesValue(series, "resilience_outlier_breaker_state", { destination_service: "inventory" }), 1);
+      await sleep(1500);
+      const later = await envoy.promSeries();
+      assert.equal(seriesValue(later, "resilience_local_replies_total", { reporter: "outbound", destination_service: "payments" }), 10,
+        "service-metrics, first in the pass, counts the breaker's answers");
+      const retries = seriesValue(later, "resilience_retry_budget_retries_total", { destination_service: "payments" }) ?? 0;
+      assert.equal(retries, attempts - 5, "retry-budget learned every retry the router made");
+    });
+
+    test("the module reports its memory under its own name", async () => {
+      const v = seriesValue(await envoy.promSeries(), "resilience_wasm_memory_bytes", { filter: "resilience" });
+      assert.ok(v !== undefined && v > 0);
+    });
+  });
+
+  describe(`the combined module's configuration in ${mode} mode`, () => {
+    const withConfig = (json: string) => (cfg: any) => {
+      const hcm = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+      hcm.http_filters[0].typed_config.config.configuration.value = json;
+    };
+
+    test("a bad field inside one filter's section is refused with its full path", async () => {
+      const r = await startEnvoyExpectFailure({
+        config: CONFIG, wasm: WASM, concurrency: 2, mode,
+        mutate: withConfig('{"retry-budget": {"retryRatio": "lots"}}'),
+      });
+      assert.notEqual(r.exitCode, 0);
+      assert.match(r.log, /resilience: field "retry-budget\.retryRatio": expected a number/);
+    });
+
+    test("an unknown filter name in the filters list is refused", async () => {
+      const r = await startEnvoyExpectFailure({
+        config: CONFIG, wasm: WASM, concurrency: 2, mode,
+        mutate: withConfig('{"filters": ["service-metrics", "rate-limit"]}'),
+      });
+      assert.notEqual(r.exitCode, 0);
+      assert.match(r.log, /unknown filter "rate-limit"/);
+    });
+
+    test("an empty configuration runs all five stages on their defaults", async () => {
+      const up = await startUpstream({ name: "any" });
+      const envoy = await startEnvoy({
+        config: CONFIG, wasm: WASM, concurrency: 2, mode, mutate: withConfig("{}"),
+        clusters: { "checkout-stable": up, "checkout-canary": up, inventory: up, payments: up },
+      });
+      try {
+        const r = await request(envoy.url() + "/", { headers: { host: "inventory" } });
+        assert.equal(r.status, 200);
+        assert.equal(JSON.parse(r.body).headers["x-traffic-subset"], "stable");
+        assert.equal(JSON.parse(r.body).headers["x-envoy-max-retries"], undefined, "the router consumed the retry headers");
+      } finally {
+        await envoy.stop();
+        await up.close();
+      }
+    });
+  });
+}
