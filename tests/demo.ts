@@ -1,37 +1,21 @@
-// `npm run demo`: a real Envoy running the service-metrics filter in front of two scripted services; sends a mix of
-// traffic and prints the Prometheus series the filter produced.
-import { closeHttp, request, startEnvoy, startUpstream, type UpstreamAction } from "./harness/index.js";
+// `npm run demo`: the spike scenario end to end. A real Envoy runs the combined module (all five filters in one Wasm
+// filter, envoy-configs/resilience.yaml) in front of three scripted services (inventory healthy, checkout 1% failing,
+// payments down) while traffic jumps from 50 to 400 requests/s; then the same load hits the no-filter twin with a
+// mesh's default retry policy. Prints what clients saw, what reached each service, and the filters' metrics.
+import { closeHttp } from "./harness/index.js";
+import { report, runSpike } from "./scenarios/spike.js";
 
-const mix = (req: { path: string }, i: number): UpstreamAction => {
-  if (i % 10 === 9) return { status: 503 };
-  if (i % 25 === 24) return { reset: true };
-  if (req.path === "/slow") return { status: 200, latencyMs: 120 };
-  return { status: 200 };
-};
+const filtered = await runSpike("resilience");
+const baseline = await runSpike("baseline");
+await closeHttp();
 
-const a = await startUpstream({ name: "service-a", respond: mix });
-const b = await startUpstream({ name: "service-b", respond: mix });
-const envoy = await startEnvoy({
-  config: "envoy-configs/service-metrics.yaml",
-  wasm: { "service-metrics": "build/service-metrics.wasm" },
-  clusters: { "service-a": a, "service-b": b },
-  concurrency: 2,
-});
-try {
-  console.log(`Envoy ${envoy.mode} mode: listener ${envoy.url()}, admin ${envoy.adminUrl}`);
-  const statuses: Record<number, number> = {};
-  for (let i = 0; i < 200; i++) {
-    const host = i % 3 === 0 ? "service-b" : "service-a";
-    const r = await request(envoy.url() + (i % 20 === 0 ? "/slow" : "/"), { headers: { host } });
-    statuses[r.status] = (statuses[r.status] ?? 0) + 1;
-  }
-  console.log("client saw:", statuses);
-  await new Promise((r) => setTimeout(r, 5_500)); // histograms are published at Envoy's stats flush
-  const text = await envoy.prometheus();
-  console.log(text.split("\n").filter((l) => /^resilience_/.test(l) && !/_bucket\{.*le="(0\.5|1|5|25|50|250|1000|2500|5000|10000|30000|60000|300000|600000|1800000)"/.test(l)).join("\n"));
-} finally {
-  await envoy.stop();
-  await a.close();
-  await b.close();
-  await closeHttp();
+console.log("\nSpike: 50 -> 400 -> 50 requests/s, 12 s; inventory healthy, checkout 1% 503, payments down\n");
+console.log(report([filtered, baseline]));
+console.log(`\nretries made by the router under the budget: ${filtered.retriesMade}`);
+console.log("\nMetrics of the filtered run (Envoy /stats/prometheus, the filters' series; histogram buckets left out):\n");
+for (const s of filtered.series) {
+  if (!/^resilience_/.test(s.name) || s.name.endsWith("_bucket")) continue;
+  if (s.value === 0 && !/state|weight/.test(s.name)) continue;
+  const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`).join(",");
+  console.log(`${s.name}{${labels}} ${s.value}`);
 }
