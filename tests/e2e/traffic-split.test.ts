@@ -130,13 +130,17 @@ interface Fixture {
   envoy: Envoy;
 }
 
-/** Hooks running the shipped config (concurrency 2) against fresh "stable" and "canary" upstreams, for one describe. */
-function splitEnvoy(mode: EnvoyMode): Fixture {
+/**
+ * Hooks running the shipped config (concurrency 2) against fresh "stable" and "canary" upstreams, for one describe;
+ * `plugin` replaces the filter's configuration.
+ */
+function splitEnvoy(mode: EnvoyMode, plugin?: object): Fixture {
   const fx = {} as Fixture;
   before(async () => {
     fx.stable = await startUpstream({ name: "stable" });
     fx.canary = await startUpstream({ name: "canary" });
-    fx.envoy = await startEnvoy({ config: CONFIG, wasm: WASM, clusters: { stable: fx.stable, canary: fx.canary }, concurrency: 2, mode });
+    const mutate = plugin ? (cfg: Bootstrap) => (pluginConfigOf(cfg.static_resources.listeners[0]).configuration.value = JSON.stringify(plugin)) : undefined;
+    fx.envoy = await startEnvoy({ config: CONFIG, wasm: WASM, clusters: { stable: fx.stable, canary: fx.canary }, concurrency: 2, mode, mutate });
   });
   after(async () => {
     await fx.envoy?.stop();
@@ -265,6 +269,58 @@ for (const mode of await envoyModes()) {
       assert.equal(stats[series("stable", "weight_percent")], 100);
       assert.ok(stats[series("canary", "failures_total")]! >= 3);
       assert.equal((envoy.logs().match(/rolled back subset "canary"/g) ?? []).length, 1, "logged once");
+    });
+  });
+
+  describe(`traffic-split ramp, cool-down and client choice in ${mode} mode`, () => {
+    const fx = splitEnvoy(mode, {
+      revision: "ramp-test",
+      allowClientHeader: true,
+      subsets: [{ name: "stable" }, { name: "canary", weight: 10, ramp: { stepPercent: 20, intervalMs: 1000, maxPercent: 50 } }],
+      stickyBy: [{ header: "x-user-id" }],
+      rollback: { minRequests: 10, windowMs: 1000, cooldownMs: 3000 },
+    });
+    const weight = async () => (await fx.envoy.stats("resilience_traffic_split_weight_percent"))[series("canary", "weight_percent")];
+
+    test("the canary ramps 10% -> 30% -> 50% a second apart, honours an allowed client header, rolls back, and returns after its cool-down", async () => {
+      const { envoy, canary } = fx;
+      // The ramp started when the configuration was loaded: two steps, one interval apart, then it holds at maxPercent.
+      await envoy.waitForLog(/ramp step for subset "canary" \(revision "ramp-test"\): weight 30% -> 50%/, { timeoutMs: 5000 });
+      const steps = envoy.logs().split("\n").filter((l) => /ramp step for subset "canary"/.test(l));
+      assert.equal(steps.length, 2, steps.join("\n"));
+      assert.match(steps[0]!, /weight 10% -> 30%/);
+      const stamp = (l: string) => Date.parse(/^\[([^\]]+)\]/.exec(l)![1]!.replace(" ", "T") + "Z");
+      const gap = stamp(steps[1]!) - stamp(steps[0]!);
+      assert.ok(gap >= 900 && gap <= 1600, `steps ${gap} ms apart`);
+      await sleep(300);
+      assert.equal(await weight(), 50);
+      const share = (await batched(400, 16, (i) => get(envoy, { "x-user-id": `ramp-${i}` }))).filter((a) => a.upstream === "canary").length;
+      assert.ok(share > 160 && share < 240, `${share} of 400 on the canary at 50%`);
+
+      // allowClientHeader: a client may pick a live subset.
+      const picked = await batched(40, 8, (i) => get(envoy, { "x-user-id": `pick-${i}`, [ROUTING]: "canary" }));
+      for (const a of picked) assert.deepEqual([a.upstream, a.routed], ["canary", "canary"]);
+
+      // The canary fails every request: rolled back (1 s window, 10 requests), and the client header no longer reaches it.
+      const mark = envoy.logOffset();
+      canary.script({ name: "canary", status: 503 });
+      await batched(30, 10, (i) => get(envoy, { "x-user-id": `fail-${i}`, [ROUTING]: "canary" }));
+      const rolled = await envoy.waitForLog(/rolled back subset "canary" \(revision "ramp-test"\).* for 3000 ms/, { since: mark, timeoutMs: 2000 });
+      const rolledAt = stamp(rolled);
+      await sleep(400);
+      assert.equal(await weight(), 0);
+      const refused = await batched(40, 8, (i) => get(envoy, { "x-user-id": `pick-${i}`, [ROUTING]: "canary" }));
+      for (const a of refused) assert.deepEqual([a.upstream, a.routed], ["stable", "stable"]);
+
+      // After the cool-down the configured 10% is back (and ramping again), and healthy traffic reaches the canary.
+      canary.script({ name: "canary", status: 200 });
+      const restored = await envoy.waitForLog(/cool-down over, subset "canary" \(revision "ramp-test"\) restored to weight 10%/, { since: mark, timeoutMs: 6000 });
+      const after = stamp(restored) - rolledAt;
+      assert.ok(after >= 3000 && after <= 3600, `restored ${after} ms after the rollback`);
+      await sleep(400); // the other worker adopts it at its next sync
+      const back = await batched(40, 8, (i) => get(envoy, { "x-user-id": `pick-${i}`, [ROUTING]: "canary" }));
+      for (const a of back) assert.equal(a.upstream, "canary");
+      assert.equal((await envoy.stats("rollbacks_total"))[series("canary", "rollbacks_total")], 1);
     });
   });
 
