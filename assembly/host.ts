@@ -346,6 +346,19 @@ export function getSharedData(key: Str): SharedValue | null {
 }
 
 /**
+ * The CAS token for a conditional write after reading `value`: its cas, or, for a key that was absent, a token the
+ * store never holds. The host writes an absent key whatever the token, but once another worker has created it the
+ * write fails, so two workers creating one key at once cannot both win (with 0 the second would overwrite the first).
+ */
+export function casFor(value: SharedValue | null): u32 {
+  return value !== null ? value.cas : CAS_CREATE;
+}
+
+/** See casFor: a token no stored value has (the host's counter would need 2^32 writes to reach it). */
+// @ts-ignore: decorator
+@inline export const CAS_CREATE: u32 = 0xFFFFFFFF;
+
+/**
  * Writes a key. With cas != 0 the write succeeds only if nobody wrote since that read (false on a CAS
  * mismatch: read again and retry). cas 0 writes unconditionally.
  */

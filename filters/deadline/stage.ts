@@ -14,7 +14,7 @@
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, ResponseFlag, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
-import { Str, HeaderPair, getSharedData, setSharedData, incrementMetric, log, logEnabled, nowMs as hostNowMs } from "../../assembly/host";
+import { Str, HeaderPair, getSharedData, setSharedData, incrementMetric, log, logEnabled, nowMs as hostNowMs, casFor } from "../../assembly/host";
 import { ConfigReader } from "../../assembly/config";
 import { LogLevel, GrpcStatus } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
@@ -153,7 +153,7 @@ export class DeadlineStage extends Stage {
       const cur = getSharedData(key);
       const b = bucketOf(cur !== null ? cur.data : null);
       const outcome = putSlot(b, hash, deadlineMs, nowMs, <i64>this.config.graceMs);
-      if (!setSharedData(key, b, cur !== null ? cur.cas : 0)) continue;
+      if (!setSharedData(key, b, casFor(cur))) continue;
       changetype<Tally>(this.records).add(1);
       if (outcome == PutOutcome.Added) changetype<Tally>(this.slotsUsed).add(1);
       else if (outcome == PutOutcome.Evicted) changetype<Counter>(this.evictions).inc();

@@ -11,7 +11,7 @@ import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import {
-  Str, HeaderPair, getHeader, getSharedData, setSharedData, randomF64, log, logEnabled, nowMs as hostNowMs,
+  Str, HeaderPair, getHeader, getSharedData, setSharedData, randomF64, log, logEnabled, nowMs as hostNowMs, casFor,
 } from "../../assembly/host";
 import { LogLevel, MapType } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
@@ -25,13 +25,6 @@ import {
 /** Bounded CAS retries when workers update one breaker at the same moment. */
 // @ts-ignore: decorator
 @inline const CAS_RETRIES: i32 = 32;
-
-/**
- * The cas presented when creating a key read as absent: the host accepts any cas for a missing key, while an
- * existing key has this exact cas only after 2^32 - 1 shared-data writes, so a concurrent creation is detected.
- */
-// @ts-ignore: decorator
-@inline const CREATE_CAS: u32 = 0xffffffff;
 
 const KEY_PREFIX = "resilience." + FILTER_NAME + ".";
 const H_RETRY_AFTER = "retry-after";
@@ -147,7 +140,7 @@ export class OutlierBreakerStage extends Stage {
       }
       const added = reg.add(key, this.config.maxBreakers);
       if (added < 0) return -1;
-      if (setSharedData(this.registryKey, String.UTF8.encode(reg.encode()), cur !== null ? cur.cas : CREATE_CAS)) return added;
+      if (setSharedData(this.registryKey, String.UTF8.encode(reg.encode()), casFor(cur))) return added;
     }
     return -1;
   }
@@ -174,7 +167,7 @@ export class OutlierBreakerStage extends Stage {
       rec.decode(v !== null ? v.data : null);
       const decision = rec.admit(this.config, nowMs);
       if (!rec.dirty) return decision;
-      if (this.write(b, v !== null ? v.cas : CREATE_CAS)) {
+      if (this.write(b, casFor(v))) {
         this.transitioned(b, nowMs);
         return decision;
       }
@@ -191,7 +184,7 @@ export class OutlierBreakerStage extends Stage {
       rec.decode(v !== null ? v.data : null);
       rec.complete(this.config, admitted, epoch, outcome, slow, nowMs, randomF64());
       if (!rec.dirty) return;
-      if (this.write(b, v !== null ? v.cas : CREATE_CAS)) {
+      if (this.write(b, casFor(v))) {
         this.transitioned(b, nowMs);
         return;
       }

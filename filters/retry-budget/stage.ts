@@ -12,7 +12,7 @@
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
-import { Str, getSharedData, setSharedData, log, logEnabled, SharedValue } from "../../assembly/host";
+import { Str, getSharedData, setSharedData, log, logEnabled, SharedValue, casFor } from "../../assembly/host";
 import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
@@ -171,7 +171,7 @@ export class RetryBudgetStage extends Stage {
       const k = this.policy.grant(t, wanted);
       const r = this.policy.reservation(t, k);
       d.cache.charge(epoch, nowMs, r);
-      if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), cur !== null ? cur.cas : 0)) {
+      if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), casFor(cur))) {
         d.delta.clear();
         this.grantedOut = k;
         this.reservedOut = r;
@@ -194,7 +194,7 @@ export class RetryBudgetStage extends Stage {
       const cur = this.read(d, nowMs);
       if (d.delta.empty) return;
       d.cache.mergeFrom(d.delta);
-      if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), cur !== null ? cur.cas : 0)) {
+      if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), casFor(cur))) {
         d.delta.clear();
         return;
       }
@@ -240,7 +240,7 @@ export class RetryBudgetStage extends Stage {
         log(LogLevel.Info, FILTER_NAME + ": " + cap.toString() + " destinations have budgets; later ones share the \"" + OVERFLOW + "\" budget");
         return -1;
       }
-      if (setSharedData(this.directoryKey, String.UTF8.encode(dir.encode()), cur !== null ? cur.cas : 0)) {
+      if (setSharedData(this.directoryKey, String.UTF8.encode(dir.encode()), casFor(cur))) {
         if (logEnabled(LogLevel.Debug)) log(LogLevel.Debug, FILTER_NAME + ": destination \"" + name + "\" has budget slot " + slot.toString());
         return slot;
       }

@@ -9,7 +9,7 @@
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView } from "../../assembly/stream";
 import { Counter, Histogram, taggedName } from "../../assembly/metrics";
-import { Str, getSharedData, setSharedData } from "../../assembly/host";
+import { Str, getSharedData, setSharedData, casFor } from "../../assembly/host";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { ServiceMetricsConfig, Naming, FILTER_NAME, parseConfig } from "./config";
@@ -105,7 +105,7 @@ export class ServiceMetricsStage extends Stage {
       const reg = new LabelRegistry(cur !== null ? String.UTF8.decode(cur.data) : "");
       if (reg.has(service)) return true;
       if (!reg.admit(service, this.config.maxServices)) return false;
-      if (setSharedData(this.registryKey, String.UTF8.encode(reg.encode()), cur !== null ? cur.cas : 0)) return true;
+      if (setSharedData(this.registryKey, String.UTF8.encode(reg.encode()), casFor(cur))) return true;
     }
     return false;
   }

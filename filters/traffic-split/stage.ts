@@ -13,7 +13,7 @@ import { Stage, StageStream } from "../../assembly/stage";
 import { ConfigReader } from "../../assembly/config";
 import { StreamView, ResponseFlag } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
-import { Str, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64 } from "../../assembly/host";
+import { Str, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64, casFor } from "../../assembly/host";
 import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { TrafficSplitConfig, FILTER_NAME, parseConfig } from "./config";
@@ -137,7 +137,7 @@ export class TrafficSplitStage extends Stage {
         this.adopt(st);
         break;
       }
-      if (setSharedData(this.key, encodeState(st), cur !== null ? cur.cas : 0)) {
+      if (setSharedData(this.key, encodeState(st), casFor(cur))) {
         this.pending.clear();
         this.adopt(st);
         for (let e = 0; e < events.length; e++) this.report(events[e]);

@@ -18,7 +18,7 @@ function emptyFilter(cfg: Bootstrap): void {
 await bench("service-metrics: cost per request", [
   { name: "no filter", envoy: { config: CONFIG, mutate: (c) => { directResponse(c); withoutWasm(c); } } },
   { name: "empty Wasm filter (floor)", envoy: { config: CONFIG, mutate: emptyFilter } },
-  { name: "service-metrics", envoy: { config: CONFIG, mutate: directResponse, wasm: { "service-metrics": "build/service-metrics.wasm" } }, wrkArgs: ["-H", "host: service-a"] },
+  { name: "service-metrics", envoy: { config: CONFIG, mutate: directResponse, wasm: { "service-metrics": "build/service-metrics.wasm" } }, wrkArgs: ["-H", "Host: service-a"] },
 ]);
 
 // Host calls per request and the emulator's own cost per stream (the same release module, two emulated workers).

@@ -7,7 +7,7 @@ export interface Variant {
   name: string;
   /** Options for startEnvoy (concurrency is forced to 1). */
   envoy: StartEnvoyOptions;
-  /** Extra wrk arguments, e.g. ["-H", "host: service-a"]. */
+  /** Extra wrk arguments, e.g. ["-H", "Host: service-a"] (spelled "Host", or wrk adds its own as well). */
   wrkArgs?: string[];
 }
 
