@@ -374,36 +374,8 @@ export class BreakerRecord {
   }
 }
 
-// ---------------------------------------------------------------- the bounded key registry
+// ---------------------------------------------------------------- keys
 
 /** Longest key given a breaker (a host name, `@`, an address); longer ones pass unguarded like those over the cap. */
 // @ts-ignore: decorator
 @inline export const MAX_KEY_LENGTH: i32 = 320;
-
-/**
- * The breakers all workers share, as one shared-data value: keys separated by `\n`, in admission order. A key's
- * position is its slot (the shared-data key of its record), so the list only ever grows, up to the cap.
- */
-export class SlotRegistry {
-  keys: string[];
-
-  constructor(encoded: string) {
-    this.keys = encoded.length == 0 ? [] : encoded.split("\n");
-  }
-
-  /** The slot of `key`, or -1. */
-  slotOf(key: string): i32 {
-    return this.keys.indexOf(key);
-  }
-
-  /** Appends `key` when there is room and returns its slot; -1 when the registry is full or the key too long. */
-  add(key: string, cap: i32): i32 {
-    if (this.keys.length >= cap || key.length > MAX_KEY_LENGTH || key.includes("\n")) return -1;
-    this.keys.push(key);
-    return this.keys.length - 1;
-  }
-
-  encode(): string {
-    return this.keys.join("\n");
-  }
-}

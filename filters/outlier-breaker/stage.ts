@@ -10,6 +10,7 @@
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
+import { SharedDirectory } from "../common/directory";
 import {
   Str, HeaderPair, getHeader, getSharedData, setSharedData, randomF64, log, logEnabled, nowMs as hostNowMs, casFor,
 } from "../../assembly/host";
@@ -18,7 +19,7 @@ import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { OutlierBreakerConfig, FILTER_NAME, FailOn, parseConfig } from "./config";
 import {
-  Admit, BreakerRecord, Outcome, RECORD_SIZE, SlotRegistry, State, STATE_NAMES, Transition, TRIP_NAMES,
+  Admit, BreakerRecord, Outcome, RECORD_SIZE, MAX_KEY_LENGTH, State, STATE_NAMES, Transition, TRIP_NAMES,
   classify, isSlow, recordEpoch, recordOpenUntilMs, recordState, retryAfterSeconds,
 } from "./core";
 
@@ -68,9 +69,9 @@ function series(destination: string, state: string, what: string): string {
 export class OutlierBreakerStage extends Stage {
   /** Breakers this VM has met, by key (at most maxBreakers). */
   private readonly breakers: Map<string, Breaker> = new Map<string, Breaker>();
-  private fullRegistry: SlotRegistry | null = null;
   private readonly known: Breaker[] = [];
-  private readonly registryKey: Str = new Str(KEY_PREFIX + "breakers");
+  /** Which keys have a breaker (a shared record slot), shared by all workers. */
+  private readonly directory: SharedDirectory;
   /** Scratch record and output buffer, reused by every update on this VM. */
   private readonly rec: BreakerRecord = new BreakerRecord();
   private readonly out: ArrayBuffer = new ArrayBuffer(RECORD_SIZE);
@@ -85,6 +86,8 @@ export class OutlierBreakerStage extends Stage {
     super();
     this.untracked = new Counter(series(UNTRACKED, "", "untracked_total"));
     this.fallbackHeader = config.fallbackHeader.length > 0 ? new Str(config.fallbackHeader) : null;
+    this.directory = new SharedDirectory(KEY_PREFIX + "breakers", <i32>config.maxBreakers, MAX_KEY_LENGTH, UNTRACKED,
+      FILTER_NAME + ": " + config.maxBreakers.toString() + " breakers in use; later destinations pass unguarded (counted as \"" + UNTRACKED + "\")");
   }
 
   get name(): string { return FILTER_NAME; }
@@ -113,7 +116,7 @@ export class OutlierBreakerStage extends Stage {
   /** The breaker of `key`: admitted to the shared registry on first sight, or null (unguarded) beyond the cap. */
   breakerFor(key: string): Breaker | null {
     if (this.breakers.has(key)) return this.breakers.get(key);
-    const slot = this.slotOf(key);
+    const slot = this.directory.slotOf(key);
     if (slot < 0) {
       this.untracked.inc();
       return null;
@@ -124,26 +127,6 @@ export class OutlierBreakerStage extends Stage {
     return b;
   }
 
-  /** The slot of `key` in the registry all workers share, adding it while there is room (-1: none). */
-  private slotOf(key: string): i32 {
-    // A full registry never changes again: keep it, so keys beyond the cap cost no host call and no memory.
-    const full = this.fullRegistry;
-    if (full !== null) return full.slotOf(key);
-    for (let i = 0; i < CAS_RETRIES; i++) {
-      const cur = getSharedData(this.registryKey);
-      const reg = new SlotRegistry(cur !== null ? String.UTF8.decode(cur.data) : "");
-      const slot = reg.slotOf(key);
-      if (slot >= 0) return slot;
-      if (reg.keys.length >= this.config.maxBreakers) {
-        this.fullRegistry = reg;
-        return -1;
-      }
-      const added = reg.add(key, this.config.maxBreakers);
-      if (added < 0) return -1;
-      if (setSharedData(this.registryKey, String.UTF8.encode(reg.encode()), casFor(cur))) return added;
-    }
-    return -1;
-  }
 
   /**
    * Decides a request against the shared record. Only a breaker that is not closed needs the full decode and,

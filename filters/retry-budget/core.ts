@@ -291,38 +291,3 @@ export const OVERFLOW = "other";
 /** Longest destination name given a budget of its own; longer ones use the overflow budget. */
 // @ts-ignore: decorator
 @inline export const MAX_NAME_LENGTH: i32 = 253;
-
-/**
- * The destinations with a budget of their own, shared by all workers as one value: names separated by `\n`, the
- * position of a name being its slot. Grows up to `cap` names and never shrinks (shared data has no delete).
- */
-export class Directory {
-  names: string[];
-
-  constructor(encoded: string) {
-    this.names = encoded.length == 0 ? [] : encoded.split("\n");
-  }
-
-  /** The slot of `name`, or -1. */
-  slotOf(name: string): i32 {
-    return this.names.indexOf(name);
-  }
-
-  /** Adds `name` when there is room and it can have a slot; returns its slot, or -1 for the overflow budget. */
-  admit(name: string, cap: i32): i32 {
-    const s = this.names.indexOf(name);
-    if (s >= 0) return s;
-    if (this.names.length >= cap || !admissible(name)) return -1;
-    this.names.push(name);
-    return this.names.length - 1;
-  }
-
-  encode(): string {
-    return this.names.join("\n");
-  }
-}
-
-/** A name can own a slot when it is non-empty, not the overflow name, short and free of the separator. */
-export function admissible(name: string): bool {
-  return name.length > 0 && name.length <= MAX_NAME_LENGTH && name != OVERFLOW && !name.includes("\n");
-}

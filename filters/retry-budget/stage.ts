@@ -12,13 +12,14 @@
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
+import { SharedDirectory } from "../common/directory";
 import { Str, getSharedData, setSharedData, log, logEnabled, SharedValue, casFor } from "../../assembly/host";
 import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { RetryBudgetConfig, FILTER_NAME, MAX_RETRIES_CAP, parseConfig } from "./config";
 import {
-  BUCKETS, RETRY_UNIT, BudgetWindow, BudgetPolicy, Totals, Directory, OVERFLOW, ENCODED_BYTES, admissible, decodeWindow,
+  BUCKETS, RETRY_UNIT, BudgetWindow, BudgetPolicy, Totals, OVERFLOW, MAX_NAME_LENGTH, ENCODED_BYTES, decodeWindow,
   encodeWindow, failedAttempts, isFailure, okAttempts, retryDenied,
 } from "./core";
 
@@ -89,9 +90,8 @@ export class RetryBudgetStage extends Stage {
   private readonly staleMs: i64;
   private readonly budgets: Map<string, DestinationBudget> = new Map<string, DestinationBudget>();
   private readonly list: DestinationBudget[] = [];
-  private readonly directoryKey: Str = new Str(KEY_PREFIX + "destinations");
-  /** The directory once it is full: it never changes again, so names are looked up here without a host call. */
-  private fullDirectory: Directory | null = null;
+  /** Which destinations have a budget slot of their own, shared by all workers. */
+  private readonly directory: SharedDirectory;
   private readonly scratch: Totals = new Totals();
   private readonly buffer: ArrayBuffer = new ArrayBuffer(ENCODED_BYTES);
   readonly perTryText: string;
@@ -107,6 +107,8 @@ export class RetryBudgetStage extends Stage {
     this.staleMs = <i64>config.syncIntervalMs * 2;
     this.perTryText = config.perTryTimeoutMs.toString();
     this.policy = new BudgetPolicy(config.retryRatio, config.minRetriesPerSecond, bucketMs, config.adaptive);
+    this.directory = new SharedDirectory(KEY_PREFIX + "destinations", <i32>config.maxDestinations, MAX_NAME_LENGTH, OVERFLOW,
+      FILTER_NAME + ": " + config.maxDestinations.toString() + " destinations have budgets; later ones share the \"" + OVERFLOW + "\" budget");
   }
 
   get name(): string { return FILTER_NAME; }
@@ -120,11 +122,8 @@ export class RetryBudgetStage extends Stage {
   /** This VM's budget for a destination: its own slot while the directory has room, else the overflow budget. */
   budgetFor(name: string): DestinationBudget {
     if (this.budgets.has(name)) return this.budgets.get(name);
-    if (admissible(name)) {
-      const full = this.fullDirectory;
-      const slot = full !== null ? full.slotOf(name) : this.admit(name);
-      if (slot >= 0) return this.remember(name, KEY_PREFIX + "budget." + slot.toString());
-    }
+    const slot = this.directory.slotOf(name);
+    if (slot >= 0) return this.remember(name, KEY_PREFIX + "budget." + slot.toString());
     if (this.budgets.has(OVERFLOW)) return this.budgets.get(OVERFLOW);
     return this.remember(OVERFLOW, KEY_PREFIX + "budget." + OVERFLOW);
   }
@@ -224,28 +223,6 @@ export class RetryBudgetStage extends Stage {
       d.available.set(a > 0.0 ? <u64>Math.floor(a) : 0);
       d.ratio.set(<u64>Math.round(this.policy.effectiveRatio(t) * 1000.0));
     }
-  }
-
-  /** Admits a destination to the directory shared by all workers; its slot, or -1 when the directory is full. */
-  private admit(name: string): i32 {
-    const cap = <i32>this.config.maxDestinations;
-    for (let i = 0; i < CAS_RETRIES; i++) {
-      const cur = getSharedData(this.directoryKey);
-      const dir = new Directory(cur !== null ? String.UTF8.decode(cur.data) : "");
-      const known = dir.slotOf(name);
-      if (known >= 0) return known;
-      const slot = dir.admit(name, cap);
-      if (slot < 0) {
-        this.fullDirectory = dir;
-        log(LogLevel.Info, FILTER_NAME + ": " + cap.toString() + " destinations have budgets; later ones share the \"" + OVERFLOW + "\" budget");
-        return -1;
-      }
-      if (setSharedData(this.directoryKey, String.UTF8.encode(dir.encode()), casFor(cur))) {
-        if (logEnabled(LogLevel.Debug)) log(LogLevel.Debug, FILTER_NAME + ": destination \"" + name + "\" has budget slot " + slot.toString());
-        return slot;
-      }
-    }
-    return -1;
   }
 
   private remember(name: string, key: string): DestinationBudget {

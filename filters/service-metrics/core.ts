@@ -42,32 +42,3 @@ export const FLAG_LABELS: string[] = ["-"].concat(FLAG_NAMES).concat(["other"]);
 
 /** The label value that stands for every destination beyond the cap. */
 export const OTHER = "other";
-
-/**
- * The set of admitted label values, shared by all workers as one shared-data value: names separated by `\n`.
- * A value is admitted while fewer than `cap` are; later ones fold into "other", so a client choosing
- * `:authority` values cannot create unbounded series.
- */
-export class LabelRegistry {
-  names: string[];
-
-  constructor(encoded: string) {
-    this.names = encoded.length == 0 ? [] : encoded.split("\n");
-  }
-
-  has(name: string): bool {
-    return this.names.includes(name);
-  }
-
-  /** Adds `name` when there is room; false when the registry is full. */
-  admit(name: string, cap: i32): bool {
-    if (this.names.includes(name)) return true;
-    if (this.names.length >= cap) return false;
-    this.names.push(name);
-    return true;
-  }
-
-  encode(): string {
-    return this.names.join("\n");
-  }
-}

@@ -9,15 +9,15 @@
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView } from "../../assembly/stream";
 import { Counter, Histogram, taggedName } from "../../assembly/metrics";
-import { Str, getSharedData, setSharedData, casFor } from "../../assembly/host";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { ServiceMetricsConfig, Naming, FILTER_NAME, parseConfig } from "./config";
-import { LabelRegistry, OTHER, boundedCode, codeClass, flagIndex, FLAG_LABELS, isUpstreamFailure } from "./core";
+import { SharedDirectory } from "../common/directory";
+import { OTHER, boundedCode, codeClass, flagIndex, FLAG_LABELS, isUpstreamFailure } from "./core";
 
-/** Bounded CAS retries when two workers admit a destination at the same moment. */
+/** Longest destination label kept; longer ones are counted under "other" (label values are cut at 64 anyway). */
 // @ts-ignore: decorator
-@inline const CAS_RETRIES: i32 = 8;
+@inline const MAX_SERVICE_LENGTH: i32 = 253;
 
 /** The series of one destination service on this VM. */
 class ServiceSeries {
@@ -44,13 +44,16 @@ class ServiceSeries {
 
 export class ServiceMetricsStage extends Stage {
   private readonly series: Map<string, ServiceSeries> = new Map<string, ServiceSeries>();
-  private readonly registryKey: Str;
+  /** The destinations admitted as label values, shared by all workers; beyond the cap they count as "other". */
+  private readonly services: SharedDirectory;
   readonly requestsName: string;
   readonly durationName: string;
 
   constructor(readonly config: ServiceMetricsConfig) {
     super();
-    this.registryKey = new Str("resilience." + FILTER_NAME + "." + config.reporter + ".services");
+    this.services = new SharedDirectory(
+      "resilience." + FILTER_NAME + "." + config.reporter + ".services", config.maxServices, MAX_SERVICE_LENGTH, OTHER,
+      FILTER_NAME + ": " + config.maxServices.toString() + " destination_service values in use; later ones are counted as \"" + OTHER + "\"");
     const istio = config.naming == Naming.Istio;
     this.requestsName = istio ? "istio_requests_total" : METRIC_PREFIX + "requests_total";
     this.durationName = istio ? "istio_request_duration_milliseconds" : METRIC_PREFIX + "request_duration";
@@ -90,25 +93,13 @@ export class ServiceMetricsStage extends Stage {
   /** This VM's series for a destination, admitting it to the shared registry or folding it into "other". */
   seriesFor(service: string): ServiceSeries {
     if (this.series.has(service)) return this.series.get(service);
-    const label = this.admit(service) ? service : OTHER;
+    const label = this.services.slotOf(service) >= 0 ? service : OTHER;
     if (label == OTHER && this.series.has(OTHER)) return this.series.get(OTHER);
     const s = new ServiceSeries(this, label);
     this.series.set(label, s);
     return s;
   }
 
-  /** Admits a destination to the registry shared by all workers, unless the cap is reached. */
-  private admit(service: string): bool {
-    if (service == OTHER) return true;
-    for (let i = 0; i < CAS_RETRIES; i++) {
-      const cur = getSharedData(this.registryKey);
-      const reg = new LabelRegistry(cur !== null ? String.UTF8.decode(cur.data) : "");
-      if (reg.has(service)) return true;
-      if (!reg.admit(service, this.config.maxServices)) return false;
-      if (setSharedData(this.registryKey, String.UTF8.encode(reg.encode()), casFor(cur))) return true;
-    }
-    return false;
-  }
 }
 
 class ServiceMetricsStream extends StageStream {

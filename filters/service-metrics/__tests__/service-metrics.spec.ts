@@ -1,7 +1,7 @@
 import { ConfigReader } from "../../../assembly/config";
 import { parseConfig, Naming } from "../config";
 import { DestinationKind } from "../../common/destination";
-import { codeClass, boundedCode, flagIndex, FLAG_LABELS, isUpstreamFailure, LabelRegistry } from "../core";
+import { codeClass, boundedCode, flagIndex, FLAG_LABELS, isUpstreamFailure } from "../core";
 
 function parse(text: string): ConfigReader {
   return ConfigReader.fromString(text, "service-metrics");
@@ -78,23 +78,5 @@ describe("service-metrics outcome labels", () => {
     expect(isUpstreamFailure(0x4)).toBe(true);
     expect(isUpstreamFailure(0x4000)).toBe(false);
     expect(isUpstreamFailure(0)).toBe(false);
-  });
-});
-
-describe("service-metrics label registry", () => {
-  it("admits up to the cap, then refuses new values but keeps admitted ones", () => {
-    const reg = new LabelRegistry("");
-    expect(reg.admit("a", 2)).toBe(true);
-    expect(reg.admit("b", 2)).toBe(true);
-    expect(reg.admit("c", 2)).toBe(false);
-    expect(reg.admit("a", 2)).toBe(true);
-    expect(reg.names.length).toBe(2);
-  });
-
-  it("round-trips through its shared-data encoding", () => {
-    const reg = new LabelRegistry("x\ny");
-    expect(reg.has("y")).toBe(true);
-    expect(reg.has("z")).toBe(false);
-    expect(new LabelRegistry(reg.encode()).names.length).toBe(2);
   });
 });
