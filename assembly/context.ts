@@ -5,6 +5,10 @@
 import { FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, LogLevel } from "./abi/types";
 import { log, logEnabled, refreshLogLevel, setTickPeriodMs } from "./host";
 import { Gauge, taggedName } from "./metrics";
+import { BUNDLE_VERSION } from "./version";
+
+// Whether this VM has said which bundle it runs (once per VM, at the first configure).
+let announced = false;
 
 /** Metric prefix of the project's own series (the Istio-compatible mode of a filter may use others). */
 // @ts-ignore: decorator
@@ -30,6 +34,10 @@ export class RootContext {
   /** Parses the plugin configuration; false makes Envoy refuse it. Subclasses call super.onConfigure first. */
   onConfigure(config: ArrayBuffer): bool {
     refreshLogLevel();
+    if (!announced) {
+      announced = true;
+      log(LogLevel.Info, "resilience filters " + BUNDLE_VERSION + " (proxy-wasm ABI 0.2.1): starting " + this.name);
+    }
     if (this.memoryGauge === null) {
       this.memoryGauge = new Gauge(taggedName(["filter"], [this.name], METRIC_PREFIX + "wasm_memory_bytes"));
     }
