@@ -29,7 +29,8 @@ export abstract class Stage {
 export abstract class StageStream {
   /** On request headers. Returns false when it answered locally (the pass ends). */
   onRequest(view: StreamView, nowMs: i64): bool { return true; }
-  /** On response headers (the response can still be changed). */
+  /** On response headers (the response can still be changed). Runs only in modules whose entry re-exports
+   *  abi/exports-response.ts (Envoy calls only exported callbacks; each call into the VM costs). */
   onResponse(view: StreamView, nowMs: i64): void {}
   /** Stream complete: record the outcome (code, flags, attempts, duration are final). */
   onComplete(view: StreamView, nowMs: i64): void {}

@@ -1,7 +1,8 @@
 /**
  * The callbacks Envoy calls, exported by every filter module (`export * from "<this file>"` in the entry file).
  * They dispatch by context id (abi/registry.ts) to RootContext / HttpContext objects.
- * Body and trailer callbacks live in exports-body.ts so that filters which do not need them are never called for them.
+ * Response-header, body and trailer callbacks live in exports-response.ts and exports-body.ts: Envoy calls only what a
+ * module exports, and each call into the VM costs, so a filter exports only the callbacks it acts in.
  */
 import { BufferType, FilterHeadersStatus } from "./types";
 import { getBuffer } from "../host";
@@ -49,11 +50,6 @@ export function proxy_on_http_call_response(id: u32, token: u32, numHeaders: u32
 export function proxy_on_request_headers(id: u32, numHeaders: u32, endOfStream: bool): u32 {
   const s = streamContext(id);
   return s !== null ? s.onRequestHeaders(numHeaders, endOfStream) : FilterHeadersStatus.Continue;
-}
-
-export function proxy_on_response_headers(id: u32, numHeaders: u32, endOfStream: bool): u32 {
-  const s = streamContext(id);
-  return s !== null ? s.onResponseHeaders(numHeaders, endOfStream) : FilterHeadersStatus.Continue;
 }
 
 export function proxy_on_log(id: u32): void {

@@ -4,5 +4,6 @@ import { FILTER_NAME } from "./config";
 import { buildOutlierBreaker } from "./stage";
 
 export * from "../../assembly/abi/exports";
+export * from "../../assembly/abi/exports-response";
 
 registerFilter(FILTER_NAME, buildOutlierBreaker);

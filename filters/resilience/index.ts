@@ -15,6 +15,7 @@ import { buildOutlierBreaker } from "../outlier-breaker/stage";
 import { buildRetryBudget } from "../retry-budget/stage";
 
 export * from "../../assembly/abi/exports";
+export * from "../../assembly/abi/exports-response";
 
 registerCombined(
   "resilience",
