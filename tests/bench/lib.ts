@@ -115,3 +115,41 @@ export function withoutWasm(cfg: Bootstrap): void {
   const h = hcm(cfg);
   h.http_filters = h.http_filters.filter((f: any) => f.name !== "envoy.filters.http.wasm");
 }
+
+/** Port of the loopback "upstream" listener; the harness moves it, and every cluster endpoint pointing at it, together. */
+export const LOOPBACK_PORT = 10099;
+
+/**
+ * Adds a listener of the same Envoy that answers 200 itself, and points the named clusters (default: all) at it: a
+ * proxied request with no outside upstream, so Envoy's core does all the work being measured.
+ */
+export function loopbackUpstream(cfg: Bootstrap, clusters?: string[]): void {
+  cfg.static_resources.listeners.push({
+    name: "loopback-upstream",
+    address: { socket_address: { address: "127.0.0.1", port_value: LOOPBACK_PORT } },
+    filter_chains: [{
+      filters: [{
+        name: "envoy.filters.network.http_connection_manager",
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+          stat_prefix: "loopback",
+          route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }] }] },
+          http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+        },
+      }],
+    }],
+  });
+  for (const c of cfg.static_resources.clusters) {
+    if (clusters && !clusters.includes(c.name)) continue;
+    c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value = LOOPBACK_PORT;
+  }
+}
+
+/** Puts the empty Wasm filter (build/fixtures/empty-filter.wasm, same binding) in place of the first Wasm filter: the floor. */
+export function emptyWasm(cfg: Bootstrap): void {
+  const wasm = hcm(cfg).http_filters.find((f: any) => f.name === "envoy.filters.http.wasm").typed_config.config;
+  wasm.name = "empty-filter";
+  wasm.root_id = "empty-filter";
+  wasm.vm_config.code.local.filename = "build/fixtures/empty-filter.wasm";
+  delete wasm.configuration;
+}

@@ -5,14 +5,13 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadBootstrap, request, startEnvoy, startUpstream, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
-import { DEFAULT_BENCH, hcm } from "./lib.js";
+import { DEFAULT_BENCH, emptyWasm, hcm, loopbackUpstream } from "./lib.js";
 
 const FILTER = "envoy-configs/outlier-breaker.yaml";
 const BASELINE = "envoy-configs/outlier-breaker-baseline.yaml";
 const DIRECT = "envoy-configs/outlier-breaker-direct-response.yaml";
 const DAY_MS = 86_400_000;
 /** Port of the loopback "upstream" listener added for the proxied variants (the harness moves it with the cluster). */
-const LOOPBACK_PORT = 10001;
 
 interface Variant {
   name: string;
@@ -27,33 +26,13 @@ function setConfig(cfg: Bootstrap, value: object): void {
   hcm(cfg).http_filters[0].typed_config.config.configuration.value = JSON.stringify(value);
 }
 
-/** The empty Wasm filter built on the same binding (the floor of having a Wasm filter at all), in front of `cfg`'s routes. */
-function emptyWasm(cfg: Bootstrap): void {
-  const wasm = hcm(cfg).http_filters[0].typed_config.config;
-  wasm.name = "empty-filter";
-  wasm.root_id = "empty-filter";
-  wasm.vm_config.code.local.filename = "build/fixtures/empty-filter.wasm";
-  delete wasm.configuration;
-}
-
 /** The direct_response bootstrap with the outlier-breaker bootstrap's Wasm filter in front of its route. */
 function withFilterOf(cfg: Bootstrap, filterCfg: Bootstrap): void {
   hcm(cfg).http_filters.unshift(structuredClone(hcm(filterCfg).http_filters[0]));
 }
 
-/** Adds a listener answering 200 itself and points service-a at it: a proxied request without an outside upstream. */
-function loopbackUpstream(cfg: Bootstrap): void {
-  const upstream = structuredClone(cfg.static_resources.listeners[0]);
-  upstream.name = "loopback-upstream";
-  upstream.address.socket_address.port_value = LOOPBACK_PORT;
-  const h = upstream.filter_chains[0].filters[0].typed_config;
-  h.stat_prefix = "loopback";
-  h.http_filters = h.http_filters.filter((f: any) => f.name !== "envoy.filters.http.wasm");
-  h.route_config = { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }] }] };
-  cfg.static_resources.listeners.push(upstream);
-  const a = cfg.static_resources.clusters.find((c: any) => c.name === "service-a");
-  a.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value = LOOPBACK_PORT;
-}
+/** A proxied request without an outside upstream: service-a answered by a loopback listener of the same Envoy. */
+const toLoopback = (cfg: Bootstrap) => loopbackUpstream(cfg, ["service-a"]);
 
 /** wrk adds its own Host header unless one spelled exactly "Host" is given: a lower-case one would make two. */
 /**
@@ -173,9 +152,9 @@ try {
 
 // Closed: a request proxied to a loopback listener that answers 200, with and without the filter.
 await run("outlier-breaker: the closed path on a proxied request (upstream = a loopback listener answering 200)", [
-  { name: "no filter (baseline twin)", envoy: { config: BASELINE, mutate: loopbackUpstream }, status: 200 },
-  { name: "empty Wasm filter (floor)", envoy: { config: FILTER, mutate: (c) => { loopbackUpstream(c); emptyWasm(c); } }, status: 200 },
-  { name: "outlier-breaker closed", envoy: { config: FILTER, mutate: loopbackUpstream }, status: 200 },
+  { name: "no filter (baseline twin)", envoy: { config: BASELINE, mutate: toLoopback }, status: 200 },
+  { name: "empty Wasm filter (floor)", envoy: { config: FILTER, mutate: (c) => { toLoopback(c); emptyWasm(c); } }, status: 200 },
+  { name: "outlier-breaker closed", envoy: { config: FILTER, mutate: toLoopback }, status: 200 },
 ]);
 
 // Host calls per request (the release module in the emulator, two workers).

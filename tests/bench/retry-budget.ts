@@ -9,34 +9,13 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { startEnvoy, startUpstream, type Bootstrap, type Envoy } from "../harness/index.js";
-import { bench, DEFAULT_BENCH, hcm } from "./lib.js";
+import { bench, DEFAULT_BENCH, hcm, loopbackUpstream } from "./lib.js";
 
 const FILTER = "envoy-configs/retry-budget.yaml";
 const BASELINE = "envoy-configs/retry-budget-baseline.yaml";
 const NATIVE = "envoy-configs/retry-budget-native.yaml";
-/** Fixed port of the answering listener; the harness moves it, and the cluster endpoint pointing at it, together. */
-const ANSWER_PORT = 10009;
-
-/** Points the `service` cluster at an extra listener of the same Envoy that answers 200 itself. */
-function answeringUpstream(cfg: Bootstrap): void {
-  cfg.static_resources.listeners.push({
-    name: "answer",
-    address: { socket_address: { address: "127.0.0.1", port_value: ANSWER_PORT } },
-    filter_chains: [{
-      filters: [{
-        name: "envoy.filters.network.http_connection_manager",
-        typed_config: {
-          ...hcm(cfg),
-          stat_prefix: "answer",
-          route_config: { virtual_hosts: [{ name: "answer", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }] }] },
-          http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
-        },
-      }],
-    }],
-  });
-  const service = cfg.static_resources.clusters.find((c: { name: string }) => c.name === "service");
-  service.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value = ANSWER_PORT;
-}
+/** Points the `service` cluster at a listener of the same Envoy that answers 200 itself. */
+const answeringUpstream = (cfg: Bootstrap) => loopbackUpstream(cfg, ["service"]);
 
 const healthy = await bench("Healthy upstream: throughput", [
   { name: "no filter (retry-budget-baseline.yaml, /)", envoy: { config: BASELINE, mutate: answeringUpstream } },

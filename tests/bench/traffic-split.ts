@@ -7,35 +7,10 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { startEnvoy, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
-import { DEFAULT_BENCH, hcm, wrk } from "./lib.js";
+import { DEFAULT_BENCH, emptyWasm, hcm, loopbackUpstream, wrk } from "./lib.js";
 
 const FILTER = "envoy-configs/traffic-split.yaml";
 const NATIVE = "envoy-configs/traffic-split-baseline.yaml";
-/** Port of the loopback "upstream" listener (the harness moves it, and the clusters pointing at it, to a free port). */
-const LOOPBACK_PORT = 10001;
-
-/** Adds a listener answering 200 itself and points both subsets' clusters at it. */
-function loopbackUpstream(cfg: Bootstrap): void {
-  cfg.static_resources.listeners.push({
-    name: "loopback-upstream",
-    address: { socket_address: { address: "127.0.0.1", port_value: LOOPBACK_PORT } },
-    filter_chains: [{
-      filters: [{
-        name: "envoy.filters.network.http_connection_manager",
-        typed_config: {
-          "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-          stat_prefix: "loopback",
-          route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }] }] },
-          http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
-        },
-      }],
-    }],
-  });
-  for (const c of cfg.static_resources.clusters) {
-    c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value = LOOPBACK_PORT;
-  }
-}
-
 /** One route to the stable cluster: no split at all. */
 function plainRoute(cfg: Bootstrap): void {
   loopbackUpstream(cfg);
@@ -43,13 +18,9 @@ function plainRoute(cfg: Bootstrap): void {
 }
 
 /** The filter's bootstrap with the empty Wasm filter (same binding) in place of traffic-split: the floor of any Wasm filter. */
-function emptyWasm(cfg: Bootstrap): void {
+function floor(cfg: Bootstrap): void {
   loopbackUpstream(cfg);
-  const wasm = hcm(cfg).http_filters[0].typed_config.config;
-  wasm.name = "empty-filter";
-  wasm.root_id = "empty-filter";
-  wasm.vm_config.code.local.filename = "build/fixtures/empty-filter.wasm";
-  delete wasm.configuration;
+  emptyWasm(cfg);
 }
 
 /** The shipped filter configuration without its sticky key: the split is drawn per request. */
@@ -108,7 +79,7 @@ async function run(variants: Variant[], wrkArgs: string[]): Promise<{ rps: numbe
 const variants: Variant[] = [
   { name: "plain route, no filter", envoy: { config: NATIVE, mutate: plainRoute } },
   { name: "native weighted_clusters 70/30 + header match (traffic-split-baseline.yaml)", envoy: { config: NATIVE, mutate: loopbackUpstream } },
-  { name: "empty Wasm filter + the filter's routes (floor)", envoy: { config: FILTER, mutate: emptyWasm } },
+  { name: "empty Wasm filter + the filter's routes (floor)", envoy: { config: FILTER, mutate: floor } },
   { name: "traffic-split, sticky by x-user-id (traffic-split.yaml)", envoy: { config: FILTER, mutate: loopbackUpstream } },
   { name: "traffic-split, per-request split (no stickyBy)", envoy: { config: FILTER, mutate: perRequest } },
 ];
