@@ -1,6 +1,7 @@
 /** traffic-split plugin configuration: a pure parser, JSON in, typed config or an error naming the field. */
 import { ConfigReader } from "../../assembly/config";
 import { quoteJson } from "../../assembly/json";
+import { Destination } from "../common/destination";
 
 export const FILTER_NAME = "traffic-split";
 
@@ -91,6 +92,10 @@ export class TrafficSplitConfig {
   rules: Rule[] = [];
   rollback: RollbackConfig = new RollbackConfig();
   syncIntervalMs: u32 = 250;
+  /** How a request's destination is named, for `destinations`. */
+  destination: Destination = new Destination(0, null);
+  /** The destinations this split applies to; empty: every request. */
+  destinations: string[] = [];
   /** Distinct request headers read (lowercase); inputs[0] is the routing header. */
   inputs: string[] = [];
 
@@ -129,6 +134,8 @@ export function parseConfig(r: ConfigReader): TrafficSplitConfig | null {
   c.stickyBy = readStickyBy(r, c);
   c.rules = readRules(r, c);
   c.rollback = readRollback(r.object("rollback"));
+  c.destination = Destination.read(r);
+  c.destinations = r.stringList("destinations", []);
   r.done();
   return r.error === null ? c : null;
 }

@@ -215,6 +215,12 @@ class TrafficSplitStream extends StageStream {
 
   onRequest(view: StreamView, nowMs: i64): bool {
     const stage = this.stage;
+    const c = stage.config;
+    if (c.destinations.length > 0 && !c.destinations.includes(c.destination.of(view))) {
+      // Not a destination being split: not routed, not counted; a client's routing header still has no effect.
+      if (!c.allowClientHeader) view.removeRoutingHeader(stage.routing);
+      return true;
+    }
     const i = stage.choose(view);
     // Always written: it replaces (every value of) a client-supplied routing header, so clients cannot pick a subset.
     view.setRoutingHeader(stage.routing, stage.names[i]);

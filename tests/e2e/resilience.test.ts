@@ -39,7 +39,7 @@ for (const mode of await envoyModes()) {
       const seen = inventory.requests.at(-1)!;
       const budget = Number(seen.headers["x-resilience-deadline-ms"]);
       assert.ok(budget > 900 && budget <= 995, `inventory saw a budget of ${seen.headers["x-resilience-deadline-ms"]} ms (SLA 1000, margin 5)`);
-      assert.equal(seen.headers["x-traffic-subset"], "stable", "non-checkout traffic stays on the baseline subset");
+      assert.equal(seen.headers["x-traffic-subset"], undefined, "traffic-split is scoped to checkout: inventory is not split");
     });
 
     test("traffic-split routes by rule and sticky user, and later stages see the re-selected cluster", async () => {
@@ -60,7 +60,7 @@ for (const mode of await envoyModes()) {
 
     test("a spent budget is refused with 504 before any upstream, and metrics count it as a local reply", async () => {
       const hits = inventory.hits.total;
-      const r = await request(envoy.url() + "/", { headers: { host: "inventory", "x-resilience-deadline-ms": "0" } });
+      const r = await request(envoy.url() + "/", { headers: { host: "inventory", "x-resilience-deadline-ms": "0", "x-traffic-subset": "canary" } });
       assert.equal(r.status, 504);
       assert.equal(inventory.hits.total, hits, "inventory never saw the expired request");
       await sleep(1500); // per-request deadline counters are flushed on the 1 s housekeeping tick
@@ -97,6 +97,14 @@ for (const mode of await envoyModes()) {
         "service-metrics, first in the pass, counts the breaker's answers");
       const retries = seriesValue(later, "resilience_retry_budget_retries_total", { destination_service: "payments" }) ?? 0;
       assert.equal(retries, attempts - 5, "retry-budget learned every retry the router made");
+    });
+
+    test("traffic-split counts only the destinations it splits", async () => {
+      await sleep(1500);
+      const series = await envoy.promSeries();
+      const routed = (subset: string) => seriesValue(series, "resilience_traffic_split_requests_total", { subset }) ?? 0;
+      // checkout requests so far: 1 with x-canary plus 24 sticky ones; inventory and payments are not counted.
+      assert.equal(routed("stable") + routed("canary"), 25);
     });
 
     test("the module reports its memory under its own name", async () => {

@@ -86,12 +86,11 @@ export async function runSpike(variant: "resilience" | "baseline", phases = DEFA
     config: variant === "resilience" ? "envoy-configs/resilience.yaml" : "envoy-configs/resilience-baseline.yaml",
     wasm: variant === "resilience" ? { resilience: "build/resilience.wasm" } : undefined,
     clusters: ups, concurrency: 2, mode,
-    // The scenario sends no canary traffic (no rule matches these hosts' requests but checkout's 20% rule); keep the
-    // split out of it so checkout's numbers are one service's.
+    // No canary in this scenario: checkout's numbers are one service's (its stable cluster), as in the twin.
     mutate: variant === "resilience" ? (cfg: any) => {
       const wasm = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config;
       const json = JSON.parse(wasm.configuration.value);
-      json["traffic-split"].rules = [];
+      json["traffic-split"].subsets = [{ name: "stable" }, { name: "canary", weight: 0 }];
       wasm.configuration.value = JSON.stringify(json);
     } : undefined,
   });
