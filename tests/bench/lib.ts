@@ -39,15 +39,21 @@ export function wrk(url: string, opts: BenchOptions, extra: string[] = []): { rp
   return { rps, p50us: p50 ? Number(p50[1]) * scale : NaN };
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
-/** Pins every thread of a process to core 0. */
-function pin(pid: number): void {
-  const r = spawnSync("taskset", ["-a", "-p", "-c", "0", String(pid)], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`taskset failed: ${r.stderr}`);
+/** Starts Envoy as a process with one worker, every thread pinned to core 0 (wrk gets core 1). */
+export async function startPinnedEnvoy(opts: StartEnvoyOptions): Promise<Envoy> {
+  const e = await startEnvoy({ ...opts, concurrency: 1, mode: "process" });
+  if (e.pid === undefined) throw new Error("bench needs process mode");
+  const r = spawnSync("taskset", ["-a", "-p", "-c", "0", String(e.pid)], { encoding: "utf8" });
+  if (r.status !== 0) {
+    await e.stop();
+    throw new Error(`taskset failed: ${r.stderr}`);
+  }
+  return e;
 }
 
 export interface Result {
@@ -63,12 +69,7 @@ export async function bench(title: string, variants: Variant[], opts: BenchOptio
   need("taskset");
   const envoys: Envoy[] = [];
   try {
-    for (const v of variants) {
-      const e = await startEnvoy({ ...v.envoy, concurrency: 1, mode: "process" });
-      if (e.pid === undefined) throw new Error("bench needs process mode");
-      pin(e.pid);
-      envoys.push(e);
-    }
+    for (const v of variants) envoys.push(await startPinnedEnvoy(v.envoy));
     const samples: number[][] = variants.map(() => []);
     const p50s: number[][] = variants.map(() => []);
     // Warm-up: JIT, connection pools, series definitions.

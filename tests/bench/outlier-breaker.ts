@@ -4,8 +4,8 @@
 // rounds alternating between variants, medians. The machine is shared: the figures are indicative.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { loadBootstrap, request, startEnvoy, startUpstream, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
-import { DEFAULT_BENCH, emptyWasm, hcm, loopbackUpstream } from "./lib.js";
+import { loadBootstrap, request, startUpstream, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
+import { DEFAULT_BENCH, emptyWasm, hcm, loopbackUpstream, median, startPinnedEnvoy } from "./lib.js";
 
 const FILTER = "envoy-configs/outlier-breaker.yaml";
 const BASELINE = "envoy-configs/outlier-breaker-baseline.yaml";
@@ -80,17 +80,13 @@ function wrk(url: string, seconds: number, connections: number): { rps: number; 
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 async function run(title: string, variants: Variant[]): Promise<void> {
   const { rounds, seconds, connections } = DEFAULT_BENCH;
   const envoys: Envoy[] = [];
   try {
     for (const v of variants) {
-      const e = await startEnvoy({ ...v.envoy, concurrency: 1, mode: "process" });
+      const e = await startPinnedEnvoy(v.envoy);
       envoys.push(e);
-      const pinned = spawnSync("taskset", ["-a", "-p", "-c", "0", String(e.pid)], { encoding: "utf8" });
-      if (pinned.status !== 0) throw new Error(`taskset failed: ${pinned.stderr}`);
       await v.prepare?.(e);
     }
     const rps: number[][] = variants.map(() => []);

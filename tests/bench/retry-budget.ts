@@ -9,7 +9,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { startEnvoy, startUpstream, type Bootstrap, type Envoy } from "../harness/index.js";
-import { bench, DEFAULT_BENCH, hcm, loopbackUpstream } from "./lib.js";
+import { bench, DEFAULT_BENCH, loopbackUpstream } from "./lib.js";
 
 const FILTER = "envoy-configs/retry-budget.yaml";
 const BASELINE = "envoy-configs/retry-budget-baseline.yaml";

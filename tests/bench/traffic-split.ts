@@ -4,10 +4,9 @@
 // Envoy (--concurrency 1, core 0) does all the work and wrk (core 1) only drives it. Besides throughput, it reads
 // Envoy's own CPU time per request from /proc (what throughput means only when Envoy has its core to itself). The
 // machine is shared: the figures are indicative; compare them within one run only.
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { startEnvoy, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
-import { DEFAULT_BENCH, emptyWasm, hcm, loopbackUpstream, wrk } from "./lib.js";
+import type { Bootstrap, Envoy, StartEnvoyOptions } from "../harness/index.js";
+import { DEFAULT_BENCH, emptyWasm, hcm, loopbackUpstream, wrk, median, startPinnedEnvoy } from "./lib.js";
 
 const FILTER = "envoy-configs/traffic-split.yaml";
 const NATIVE = "envoy-configs/traffic-split-baseline.yaml";
@@ -44,18 +43,14 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 /** Alternating rounds over the variants; per variant the median req/s and the median Envoy CPU us per request. */
 async function run(variants: Variant[], wrkArgs: string[]): Promise<{ rps: number; cpuUs: number }[]> {
   const { rounds, seconds } = DEFAULT_BENCH;
   const envoys: Envoy[] = [];
   try {
     for (const v of variants) {
-      const e = await startEnvoy({ ...v.envoy, concurrency: 1, mode: "process" });
+      const e = await startPinnedEnvoy(v.envoy);
       envoys.push(e);
-      const pinned = spawnSync("taskset", ["-a", "-p", "-c", "0", String(e.pid)], { encoding: "utf8" });
-      if (pinned.status !== 0) throw new Error(`taskset failed: ${pinned.stderr}`);
     }
     const rps: number[][] = variants.map(() => []);
     const cpu: number[][] = variants.map(() => []);
