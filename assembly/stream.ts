@@ -73,6 +73,12 @@ export class StreamView {
   private routeDirty: bool = false;
   /** True once a stage answered the stream locally. */
   repliedLocally: bool = false;
+  /**
+   * True when the caller's own budget (not the operator's route timeout or configured default) bounds this request's
+   * upstream timeout: set by the deadline stage. An upstream timeout of such a request says nothing about the
+   * upstream (outcome classification treats it as caller-caused).
+   */
+  callerBoundTimeout: bool = false;
 
   constructor(public readonly id: u32) {}
 
