@@ -74,11 +74,11 @@ export class StreamView {
   /** True once a stage answered the stream locally. */
   repliedLocally: bool = false;
   /**
-   * True when the caller's own budget (not the operator's route timeout or configured default) bounds this request's
-   * upstream timeout: set by the deadline stage. An upstream timeout of such a request says nothing about the
-   * upstream (outcome classification treats it as caller-caused).
+   * The budget (ms) a caller's own deadline put on this request's upstream timeout, when it is below what the
+   * operator's route or configuration gives; 0 when the operator's bound applies. Set by the deadline stage; outcome
+   * classification treats an upstream timeout that ran the caller's budget out as caller-caused.
    */
-  callerBoundTimeout: bool = false;
+  callerBudgetMs: i64 = 0;
 
   constructor(public readonly id: u32) {}
 
