@@ -13,7 +13,8 @@ import { resolveEnvoyBinary } from "./envoy-bin.js";
 import { request, type HttpResponse } from "./http.js";
 import { LogBuffer } from "./log-buffer.js";
 import { freePorts } from "./ports.js";
-import { exactStatFilter, flattenStats, parsePrometheus, type PromSeries, type StatsJson } from "./stats.js";
+import { exactStatFilter, flattenStats, parsePrometheus, seriesValue, type PromSeries, type StatsJson } from "./stats.js";
+import { notYet, waitFor, waitUntil, WaitTimeout, type Accept, type NotYet, type WaitOptions } from "./wait.js";
 
 export type EnvoyMode = "process" | "container";
 
@@ -170,7 +171,7 @@ async function startContainer(
     if (!dockerContainer) return undefined;
     const info = await dockerContainer.inspect();
     if (info.State.Running) return undefined;
-    await Promise.race([logsDone, sleep(2_000)]); // let the log stream deliver Envoy's last words
+    await Promise.race([logsDone, sleep(2_000)]); // not a fixed wait: the log stream's end, capped at 2 s
     return info.State.ExitCode;
   };
 
@@ -188,12 +189,10 @@ async function startContainer(
     },
     async waitUntilReady(container: NonNullable<typeof dockerContainer>) {
       dockerContainer = container;
-      const deadline = Date.now() + this.timeout;
-      while (logs.find(READY_LINE) === undefined) {
-        if ((await inspectExit()) !== undefined) return;
-        if (Date.now() > deadline) throw new Error(`"${READY_LINE}" not logged within ${this.timeout} ms`);
-        await sleep(POLL_MS);
-      }
+      // Ready line or exit, whichever comes first; the caller tells them apart.
+      await waitFor(`"${READY_LINE}" in the container log, or its exit`, async () =>
+        logs.find(READY_LINE) !== undefined || (await inspectExit()) !== undefined ? true : notYet(logs.tail(3)),
+        { timeoutMs: this.timeout, intervalMs: POLL_MS });
     },
   };
 
@@ -251,17 +250,17 @@ interface Launch {
 }
 
 async function waitReady(runner: Runner, adminPort: number, deadline: number): Promise<Pick<Launch, "outcome" | "exitCode">> {
-  for (;;) {
+  const probe = async (): Promise<Pick<Launch, "outcome" | "exitCode"> | NotYet> => {
     const code = await runner.exitCode();
     if (code !== undefined) return { outcome: "exited", exitCode: code };
-    try {
-      const res = await request(`http://127.0.0.1:${adminPort}/ready`, { timeoutMs: 2_000 });
-      if (res.status === 200 && res.body.trim() === "LIVE") return { outcome: "ready" };
-    } catch {
-      /* admin not listening yet */
-    }
-    if (Date.now() > deadline) return { outcome: "timeout" };
-    await sleep(POLL_MS);
+    const res = await request(`http://127.0.0.1:${adminPort}/ready`, { timeoutMs: 2_000 }); // throws until admin listens
+    return res.status === 200 && res.body.trim() === "LIVE" ? { outcome: "ready" } : notYet(`/ready ${res.status} ${res.body.trim()}`);
+  };
+  try {
+    return await waitFor("Envoy admin /ready = LIVE, or its exit", probe, { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: POLL_MS });
+  } catch (e) {
+    if (e instanceof WaitTimeout) return { outcome: "timeout" };
+    throw e;
   }
 }
 
@@ -435,15 +434,20 @@ export class Envoy {
     return (await this.stats(exactStatFilter(name)))[name];
   }
 
-  /** Polls stat(name) until `accept(value)` holds; resolves with that value, rejects after timeoutMs. */
-  async waitForStat(name: string, accept: (v: number | undefined) => boolean, timeoutMs = 5_000): Promise<number | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await this.stat(name);
-      if (accept(v)) return v;
-      if (Date.now() > deadline) throw new Error(`stat ${name} is ${v} after ${timeoutMs} ms; the condition never held`);
-      await sleep(50);
-    }
+  /**
+   * Polls stat(name) until `accept` holds (a number means "at least": a counter reaching it); resolves with the value.
+   * `opts` may be a timeout in ms (older callers) or WaitOptions. Rejects with the last value seen.
+   */
+  waitForStat(name: string, accept: Accept<number | undefined>, opts: number | WaitOptions = {}): Promise<number | undefined> {
+    return waitUntil(`stat ${name}`, () => this.stat(name), accept, typeof opts === "number" ? { timeoutMs: opts } : opts);
+  }
+
+  /**
+   * Polls /stats/prometheus until the one series `name` with `labels` satisfies `accept` (a number: at least that);
+   * an absent series reads as undefined. Resolves with the value.
+   */
+  waitForSeries(name: string, labels: Record<string, string>, accept: Accept<number | undefined>, opts: WaitOptions = {}): Promise<number | undefined> {
+    return waitUntil(`series ${name}${JSON.stringify(labels)}`, async () => seriesValue(await this.promSeries(), name, labels), accept, opts);
   }
 
   /** /stats/prometheus text. */

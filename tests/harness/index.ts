@@ -7,6 +7,7 @@
 //                                      wasm: { x: "build/x.wasm" }, mode });
 //     const res = await request(`${envoy.url()}/path`, { headers: { "x-a": "1" } });
 //     await envoy.stat("cluster.service-a.upstream_rq_retry"); await envoy.promSeries();
+//     await envoy.waitForStat("cluster.service-a.upstream_rq_total", 3);   // wait on conditions, never sleep
 //     await envoy.stop(); await up.close();
 //   }
 // Env: ENVOY_BIN (binary), ENVOY_MODE (default mode), ENVOY_MODES (pin the list), REQUIRE_CONTAINER=1,
@@ -20,3 +21,4 @@ export { loadBootstrap, rewriteBootstrap, type Bootstrap, type PortLike } from "
 export { pingDocker, ensureEnvoyImage, containerExists } from "./docker.js";
 export { resolveEnvoyBinary, pinnedEnvoyVersion, projectRoot } from "./envoy-bin.js";
 export { freePorts } from "./ports.js";
+export { waitFor, waitUntil, notYet, atLeast, WaitTimeout, WAIT_TIMEOUT_MS, type Accept, type NotYet, type WaitOptions } from "./wait.js";

@@ -1,7 +1,8 @@
 // Keeps a process's or container's output in memory (newest MAX_CHARS) and lets tests wait for a line.
 
+import { waitFor, WaitTimeout } from "./wait.js";
+
 const MAX_CHARS = 32 * 1024 * 1024;
-const POLL_MS = 25;
 
 export class LogBuffer {
   private text = "";
@@ -44,15 +45,13 @@ export class LogBuffer {
   }
 
   /** Resolves with the first matching line (after offset `since`); rejects after `timeoutMs` with the log tail. */
-  async waitFor(pattern: string | RegExp, opts: { timeoutMs?: number; since?: number } = {}): Promise<string> {
-    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
-    for (;;) {
-      const line = this.find(pattern, opts.since);
-      if (line !== undefined) return line;
-      if (Date.now() > deadline) {
-        throw new Error(`log line matching ${String(pattern)} not seen within ${opts.timeoutMs ?? 10_000} ms; last lines:\n${this.tail()}`);
-      }
-      await new Promise((r) => setTimeout(r, POLL_MS));
+  async waitFor(pattern: string | RegExp, opts: { timeoutMs?: number; since?: number; intervalMs?: number } = {}): Promise<string> {
+    try {
+      return await waitFor(`a log line matching ${String(pattern)}`, () => this.find(pattern, opts.since), opts);
+    } catch (e) {
+      // The tail is taken once, at the timeout, not on every probe.
+      if (e instanceof WaitTimeout) throw new Error(`${e.message.replace(/; last seen: .*$/s, "")}; last lines:\n${this.tail()}`);
+      throw e;
     }
   }
 }

@@ -4,6 +4,7 @@
 // The default answer echoes what was received as JSON, so tests can see the headers Envoy sent.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { waitUntil, type WaitOptions } from "./wait.js";
 
 /** What the upstream does with one hit. Unset fields fall back to the upstream's options. */
 export interface UpstreamAction {
@@ -156,13 +157,11 @@ export class Upstream {
     this.random = prng(this.opts.seed ?? 1);
   }
 
-  /** Resolves once `count` hits have arrived; rejects after timeoutMs. */
-  async waitForHits(count: number, timeoutMs = 5_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.hits.total < count) {
-      if (Date.now() > deadline) throw new Error(`${this.name}: ${this.hits.total} hits after ${timeoutMs} ms, expected ${count}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  /** Resolves once `count` hits have arrived (with `path`: on that path); `opts` may be a timeout in ms. */
+  waitForHits(count: number, opts: number | (WaitOptions & { path?: string }) = {}): Promise<number> {
+    const o = typeof opts === "number" ? { timeoutMs: opts } : opts;
+    const seen = () => (o.path === undefined ? this.hits.total : (this.hits.byPath[o.path] ?? 0));
+    return waitUntil(`${count} hits on upstream ${this.name}${o.path === undefined ? "" : ` path ${o.path}`}`, seen, count, o);
   }
 
   private decide(req: UpstreamRequest): UpstreamAction | Promise<UpstreamAction> {
