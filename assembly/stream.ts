@@ -6,7 +6,7 @@
 import { MapType, GrpcStatus } from "./abi/types";
 import {
   Str, propertyPath, getHeader, replaceHeader, removeHeader, getPropertyI64, getPropertyString,
-  sendLocalResponse, clearRouteCache, HeaderPair,
+  sendLocalResponse, clearRouteCache, HeaderPair, setProperty,
 } from "./host";
 
 export const H_AUTHORITY = new Str(":authority");
@@ -21,6 +21,8 @@ export const P_RESPONSE_CODE = propertyPath(["response", "code"]);
 export const P_RESPONSE_FLAGS = propertyPath(["response", "flags"]);
 export const P_ATTEMPT_COUNT = propertyPath(["upstream", "request_attempt_count"]);
 export const P_UPSTREAM_ADDRESS = propertyPath(["upstream", "address"]);
+/** Filter state `wasm.resilience_caller_budget_ms`: the caller's budget, published for the other Wasm filters of a chain. */
+export const P_CALLER_BUDGET = propertyPath(["resilience_caller_budget_ms"]);
 
 /** Envoy's legacy response-flag bits (`response.flags`) the filters classify outcomes with. */
 export namespace ResponseFlag {
@@ -44,6 +46,14 @@ export namespace ResponseFlag {
   @inline export const DOWNSTREAM_CONNECTION_TERMINATION: i64 = 0x4000; // DC
   // @ts-ignore: decorator
   @inline export const UPSTREAM_RETRY_LIMIT: i64 = 0x8000;      // URX
+  // @ts-ignore: decorator
+  @inline export const UPSTREAM_MAX_STREAM_DURATION: i64 = 0x80000; // UMSDR
+  // @ts-ignore: decorator
+  @inline export const UPSTREAM_PROTOCOL_ERROR: i64 = 0x800000;  // UPE
+  // @ts-ignore: decorator
+  @inline export const NO_CLUSTER: i64 = 0x1000000;              // NC
+  // @ts-ignore: decorator
+  @inline export const DOWNSTREAM_REMOTE_RESET: i64 = 0x10000000; // DR
   /** Any upstream reset, connect failure or timeout. */
   // @ts-ignore: decorator
   @inline export const ANY_UPSTREAM_FAILURE: i64 = 0x2 | 0x4 | 0x10 | 0x20 | 0x40 | 0x80;
@@ -75,10 +85,14 @@ export class StreamView {
   repliedLocally: bool = false;
   /**
    * The budget (ms) a caller's own deadline put on this request's upstream timeout, when it is below what the
-   * operator's route or configuration gives; 0 when the operator's bound applies. Set by the deadline stage; outcome
-   * classification treats an upstream timeout that ran the caller's budget out as caller-caused.
+   * operator's route or configuration gives; 0 when the operator's bound applies. Set by the deadline stage through
+   * setCallerBudget; outcome classification treats an upstream timeout that ran the caller's budget out as caller-caused.
    */
   callerBudgetMs: i64 = 0;
+  /** The outcome's cause once classified (filters/common/outcome.ts), -1 before: stages of one module share it. */
+  outcomeCause: i32 = -1;
+  /** Whether the published caller budget was read back (a filter of a chain only reads it for a timeout). */
+  private callerBudgetRead: bool = false;
 
   constructor(public readonly id: u32) {}
 
@@ -108,6 +122,25 @@ export class StreamView {
     }
     const c = this.cluster;
     return c !== null ? c : "";
+  }
+
+  /** Records that the caller's budget `ms` bounds this request's upstream timeout, and publishes it for later Wasm filters. */
+  setCallerBudget(ms: i64): void {
+    this.callerBudgetMs = ms;
+    this.callerBudgetRead = true;
+    setProperty(P_CALLER_BUDGET, ms.toString());
+  }
+
+  /**
+   * The caller's budget (ms) that bounded the upstream timeout, 0 when the operator's did: this module's own word,
+   * else what an earlier Wasm filter of the chain published (one property read, made once and only when asked).
+   */
+  callerBudget(): i64 {
+    if (this.callerBudgetMs > 0 || this.callerBudgetRead) return this.callerBudgetMs;
+    this.callerBudgetRead = true;
+    const v = getPropertyString(P_CALLER_BUDGET);
+    if (v !== null) this.callerBudgetMs = parseMs(v);
+    return this.callerBudgetMs;
   }
 
   /** When the first byte of the request arrived, in ns since the epoch (0 if unknown). */
@@ -214,6 +247,18 @@ export class StreamView {
       this.headerCount++;
     }
   }
+}
+
+/** A published budget back to ms: decimal digits only (at most 12), else 0. */
+function parseMs(v: string): i64 {
+  if (v.length == 0 || v.length > 12) return 0;
+  let n: i64 = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return 0;
+    n = n * 10 + <i64>(c - 0x30);
+  }
+  return n;
 }
 
 /** `host:port` -> `host`; keeps IPv6 literals (`[::1]:80` -> `[::1]`). */
