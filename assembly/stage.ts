@@ -72,6 +72,7 @@ export class StagedHttpContext extends HttpContext {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const now = this.now();
     const view = this.view;
+    view.requestHasBody = !endOfStream;
     const active = this.active;
     for (let i = 0; i < active.length; i++) {
       if (!unchecked(active[i]).onRequest(view, now)) {

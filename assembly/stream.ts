@@ -83,6 +83,8 @@ export class StreamView {
   private routeDirty: bool = false;
   /** True once a stage answered the stream locally. */
   repliedLocally: bool = false;
+  /** False when the request ended with its headers (Envoy's end_of_stream on request headers): no body to wait for. */
+  requestHasBody: bool = true;
   /**
    * The budget (ms) a caller's own deadline put on this request's upstream timeout, when it is below what the
    * operator's route or configuration gives; 0 when the operator's bound applies. Set by the deadline stage through
