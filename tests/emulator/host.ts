@@ -24,7 +24,32 @@ export interface HostOptions {
   randomSeed?: number;
   /** Print every recorded log line to stderr as it happens (or set EMULATOR_LOGS=1). */
   echoLogs?: boolean;
+  /**
+   * Non-Ok results this test expects beyond EXPECTED_RESULTS, each with its reason (see allowRejection). Any other
+   * non-Ok result of a proxy_* call fails the test at the call.
+   */
+  allowRejections?: AllowedRejection[];
 }
+
+/** A test's opt-in to a non-Ok host result: `call` ("*" for any call), the results, and why the test expects them. */
+export interface AllowedRejection {
+  call: string;
+  results: WasmResult[];
+  reason: string;
+}
+
+/**
+ * Non-Ok results Envoy gives a correct module in normal operation; the module reads them as "absent" or "retry".
+ * Any other non-Ok result means the module misused the host (wrong phase, wrong id, unknown name) and fails the test.
+ */
+export const EXPECTED_RESULTS: Readonly<Record<string, readonly WasmResult[]>> = {
+  proxy_get_header_map_value: [WasmResult.NotFound], // the header is absent (or, in on_log, its map is)
+  proxy_get_property: [WasmResult.NotFound], // the attribute is absent on this stream (no route, no upstream, no response yet)
+  proxy_get_shared_data: [WasmResult.NotFound], // no entry yet: first use of a key
+  proxy_set_shared_data: [WasmResult.CasMismatch], // another worker wrote first; the module re-reads
+  proxy_dequeue_shared_queue: [WasmResult.Empty], // nothing queued
+  proxy_resolve_shared_queue: [WasmResult.NotFound], // the queue is not registered yet
+};
 
 export interface LogEntry {
   /** Index of the VM that logged. */
@@ -127,6 +152,14 @@ export class HttpCall implements HttpCallRequest {
   }
 }
 
+function checkAllowed(a: AllowedRejection): AllowedRejection {
+  if (typeof a.reason !== "string" || a.reason.trim() === "") throw new EmulatorError(`allowRejection(${a.call}): give the reason the test expects it`);
+  if (a.results.length === 0 || a.results.some((r) => r === WasmResult.Ok || WasmResult[r] === undefined)) {
+    throw new EmulatorError(`allowRejection(${a.call}): results must be non-Ok WasmResult values, got ${a.results.join(", ")}`);
+  }
+  return a;
+}
+
 const LEVEL_NAMES = ["trace", "debug", "info", "warn", "error", "critical", "off"];
 
 export class Host {
@@ -151,8 +184,10 @@ export class Host {
   private readonly echoLogs: boolean;
   private randomState: number;
   private readonly compiled = new Map<string, CompiledModule>();
+  private readonly allowed: AllowedRejection[];
 
   constructor(opts: HostOptions = {}) {
+    this.allowed = [...(opts.allowRejections ?? [])].map((a) => checkAllowed(a));
     this.clock = new FakeClock(opts.startNs);
     this.logLevel = opts.logLevel ?? LogLevel.Info;
     this.vmId = opts.vmId ?? "";
@@ -297,6 +332,21 @@ export class Host {
     return batch.length;
   }
 
+  /**
+   * Lets `call` ("*": any call) return `results` without failing the test, for a test that provokes them on purpose
+   * or a module known to meet them; `reason` says why (it shows in nothing, it is for the reader). Chainable.
+   */
+  allowRejection(call: string, results: WasmResult | WasmResult[], reason: string): this {
+    this.allowed.push(checkAllowed({ call, results: Array.isArray(results) ? results : [results], reason }));
+    return this;
+  }
+
+  /** Whether a non-Ok `result` of `call` is expected (normal operation, or the test opted in). */
+  isExpected(call: string, result: WasmResult): boolean {
+    if (EXPECTED_RESULTS[call]?.includes(result)) return true;
+    return this.allowed.some((a) => (a.call === "*" || a.call === call) && a.results.includes(result));
+  }
+
   /** Throws if any proxy_* call returned a non-Ok result (listing them). */
   assertNoRejections(): void {
     if (this.rejections.length > 0) {
@@ -324,8 +374,16 @@ export class Host {
     this.moduleCallCount[name] = (this.moduleCallCount[name] ?? 0) + 1;
   }
 
+  /** Records a non-Ok result; one neither normal nor allowed throws, failing the module call and so the test. */
   recordRejection(vm: Vm, call: string, result: WasmResult): void {
-    this.rejections.push({ vm: vm.index, call, result, resultName: WasmResult[result] ?? String(result), during: vm.describeFrame() });
+    const r: Rejection = { vm: vm.index, call, result, resultName: WasmResult[result] ?? String(result), during: vm.describeFrame() };
+    this.rejections.push(r);
+    if (!this.isExpected(call, result)) {
+      throw new EmulatorError(
+        `${call} returned ${r.resultName} during ${r.during}: a correct module does not meet this in normal operation ` +
+          `(strict host; a test that expects it says so with host.allowRejection("${call}", WasmResult.${r.resultName}, "why"))`,
+      );
+    }
   }
 
   randomBytes(len: number): Uint8Array {

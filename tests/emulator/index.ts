@@ -10,8 +10,10 @@
 //   host.counter("..."); host.histogram("..."); host.sharedData("key"); s.localReply; s.hostCallCount;
 //
 // Anything Envoy would reject as a module bug (bad pointer, bad enum, malformed pairs, restricted or unimplemented
-// call, trap) throws an EmulatorError naming the host call and the callback; legitimate non-Ok results are returned
-// to the module and listed in host.rejections.
+// call, trap) throws an EmulatorError naming the host call and the callback. The host is strict: a non-Ok result
+// fails the test too, unless Envoy gives it in normal operation (EXPECTED_RESULTS: an absent header, property or
+// shared-data key, a CAS race, an empty queue) or the test opts in with host.allowRejection(call, result, reason).
+// Every non-Ok result is listed in host.rejections.
 export {
   BufferType,
   FilterDataStatus,
@@ -26,7 +28,7 @@ export {
 export { FakeClock } from "./clock.js";
 export { EmulatorError } from "./errors.js";
 export { HeaderMap, type HeadersInit } from "./headers.js";
-export { Host, HttpCall, type HostOptions, type HttpCallResponse, type LogEntry, type Rejection } from "./host.js";
+export { EXPECTED_RESULTS, Host, HttpCall, type AllowedRejection, type HostOptions, type HttpCallResponse, type LogEntry, type Rejection } from "./host.js";
 export { compileModule, type CompiledModule, type WasmSource } from "./load.js";
 export { MetricStore, VmMetrics, type Stat } from "./metrics.js";
 export { decodePairs, decodePairBytes, encodePairs, pairsSize, type HeaderPairs } from "./pairs.js";

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import {
+  EXPECTED_RESULTS,
   EmulatorError,
   FakeClock,
   FilterDataStatus,
@@ -481,7 +482,7 @@ describe("stream rules", () => {
       (drop (call $proxy_add_header_map_value (i32.const 0) ${k} ${v}))
       (drop (call $proxy_add_header_map_value (i32.const 2) ${k} ${v}))
       (i32.const 0))`);
-    const host = new Host();
+    const host = new Host().allowRejection("proxy_add_header_map_value", WasmResult.BadArgument, "the test edits request headers after they continued");
     const s = host.startVm(m.build()).newStream();
     s.requestHeaders({ ":path": "/" }, true);
     s.responseHeaders({ ":status": "200" });
@@ -499,7 +500,7 @@ describe("stream rules", () => {
     m.func(`(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
       (drop (call $proxy_get_buffer_status (i32.const 7) (i32.const 16) (i32.const 20)))
       (i32.const 0))`);
-    const host = new Host();
+    const host = new Host().allowRejection("proxy_get_buffer_status", WasmResult.NotFound, "the test reads the plugin config outside on_configure");
     host.startVm(m.build(), { pluginConfig: '{"k":1}' }).newStream().requestHeaders({}, true);
     assert.deepEqual(host.logs.map((l) => l.message), ['{"k":1}']);
     assert.deepEqual(host.rejections.map((r) => [r.call, r.resultName]), [["proxy_get_buffer_status", "NotFound"]]);
@@ -529,7 +530,7 @@ describe("stream rules", () => {
     const msg = m.bytes("x");
     m.func(`(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
       (i32.eq (call $proxy_log (i32.const 6) ${msg}) (i32.const 2)))`);
-    const host = new Host();
+    const host = new Host({ allowRejections: [{ call: "proxy_log", results: [WasmResult.BadArgument], reason: "the test logs at level 6" }] });
     assert.equal(host.startVm(m.build()).root.vmStartResult, true);
     assert.deepEqual(host.logs, []);
   });
@@ -557,7 +558,7 @@ describe("stream rules", () => {
       (drop (call $proxy_set_buffer_bytes (i32.const 0) (i32.const -1) (i32.const 0) ${bang}))
       (drop (call $proxy_set_buffer_bytes (i32.const 0) (i32.const 2) (i32.const 0) ${bang}))
       (i32.const 0))`);
-    const host = new Host();
+    const host = new Host().allowRejection("proxy_set_buffer_bytes", WasmResult.BadArgument, "the test tries a mid-buffer insert");
     const s = host.startVm(m.build()).newStream();
     s.requestHeaders({});
     assert.equal(s.requestBody("hello", true), FilterDataStatus.Continue);
@@ -659,7 +660,7 @@ describe("stream rules", () => {
       (drop (call $proxy_get_status (i32.const 24) (i32.const 16) (i32.const 20)))
       (if (i32.and (i32.eqz (local.get 2)) (i32.eq (i32.load (i32.const 24)) (i32.const 11)))
         (then (drop (call $proxy_log (i32.const 2) (i32.load (i32.const 16)) (i32.load (i32.const 20)))))))`);
-    const host = new Host({ clusters: ["known"] });
+    const host = new Host({ clusters: ["known"] }).allowRejection("proxy_http_call", WasmResult.BadArgument, "the test calls an unknown cluster");
     host.startVm(m.build()).newStream().requestHeaders({}, true);
     assert.deepEqual(host.rejections.map((r) => [r.call, r.resultName]), [["proxy_http_call", "BadArgument"]]);
     assert.equal(host.httpCalls.length, 1);
@@ -690,7 +691,7 @@ describe("stream rules", () => {
       (drop (call $proxy_call_foreign_function ${crc} (i32.const 0) (i32.const 0) (i32.const 16) (i32.const 20)))
       (drop (call $proxy_call_foreign_function ${nope} (i32.const 0) (i32.const 0) (i32.const 16) (i32.const 20)))
       (i32.const 0))`);
-    const host = new Host();
+    const host = new Host().allowRejection("proxy_call_foreign_function", WasmResult.NotFound, "the test calls a foreign function Envoy lacks");
     const s = host.startVm(m.build()).newStream();
     s.requestHeaders({}, true);
     assert.equal(s.routeCacheClears, 1);
@@ -762,5 +763,55 @@ describe("stream rules", () => {
     s.finish();
     assert.throws(() => s.responseHeaders({ ":status": "200" }), /after done/);
     assert.ok(new EmulatorError("x") instanceof Error);
+  });
+});
+
+describe("strict host results", () => {
+  const proxyLogAt = (level: number) => {
+    const m = new WatModule();
+    const msg = m.bytes("x");
+    m.func(`(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+      (drop (call $proxy_log (i32.const ${level}) ${msg})) (i32.const 0))`);
+    return m.build();
+  };
+
+  test("a non-Ok result the test did not expect fails the module call, naming the call, the result and the callback", () => {
+    const host = new Host();
+    const s = host.startVm(proxyLogAt(6)).newStream();
+    assert.throws(() => s.requestHeaders({}, true), /proxy_log returned BadArgument during proxy_on_request_headers.*allowRejection\("proxy_log", WasmResult.BadArgument/);
+    assert.deepEqual(host.rejections.map((r) => [r.call, r.resultName]), [["proxy_log", "BadArgument"]]);
+  });
+
+  test("an opt-in covers only its call and results, and must give a reason", () => {
+    const other = new Host().allowRejection("proxy_get_buffer_status", WasmResult.BadArgument, "another call");
+    assert.throws(() => other.startVm(proxyLogAt(6)).newStream().requestHeaders({}, true), /proxy_log returned BadArgument/);
+    const wrongResult = new Host().allowRejection("proxy_log", WasmResult.NotFound, "another result");
+    assert.throws(() => wrongResult.startVm(proxyLogAt(6)).newStream().requestHeaders({}, true), /proxy_log returned BadArgument/);
+    const any = new Host().allowRejection("*", WasmResult.BadArgument, "the whole test provokes bad arguments");
+    assert.equal(any.startVm(proxyLogAt(6)).newStream().requestHeaders({}, true), FilterHeadersStatus.Continue);
+    assert.throws(() => new Host().allowRejection("proxy_log", WasmResult.BadArgument, " "), /give the reason/);
+    assert.throws(() => new Host().allowRejection("proxy_log", WasmResult.Ok, "ok"), /non-Ok/);
+  });
+
+  test("results of normal operation pass without an opt-in: an absent header or key, a CAS race", () => {
+    const m = new WatModule();
+    const h = m.bytes("x-absent");
+    const k = m.bytes("k");
+    const v = m.bytes("v");
+    m.func(`(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+      (drop (call $proxy_get_header_map_value (i32.const 0) ${h} (i32.const 16) (i32.const 20)))
+      (drop (call $proxy_get_shared_data ${k} (i32.const 16) (i32.const 20) (i32.const 24)))
+      (drop (call $proxy_set_shared_data ${k} ${v} (i32.const 0)))
+      (drop (call $proxy_set_shared_data ${k} ${v} (i32.const 7)))
+      (i32.const 0))`);
+    const host = new Host();
+    assert.equal(host.startVm(m.build()).newStream().requestHeaders({}, true), FilterHeadersStatus.Continue);
+    assert.deepEqual(host.rejections.map((r) => [r.call, r.resultName]), [
+      ["proxy_get_header_map_value", "NotFound"], ["proxy_get_shared_data", "NotFound"], ["proxy_set_shared_data", "CasMismatch"],
+    ]);
+    assert.deepEqual(Object.keys(EXPECTED_RESULTS).sort(), [
+      "proxy_dequeue_shared_queue", "proxy_get_header_map_value", "proxy_get_property", "proxy_get_shared_data",
+      "proxy_resolve_shared_queue", "proxy_set_shared_data",
+    ]);
   });
 });
