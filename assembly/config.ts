@@ -10,9 +10,13 @@
  * Every reader made from a reader (object, objects) shares its error, so one check at the end is
  * enough, and done() on the root also checks every child. A missing key, or JSON null, means the
  * default; a present key of the wrong type or out of range is an error, and the default is returned.
- * An empty (or all-whitespace) configuration means "all defaults".
+ * An empty (or all-whitespace) configuration means "all defaults"; one larger than MAX_CONFIG_BYTES is refused
+ * before it is parsed.
  */
 import { JsonKind, JsonObject, JsonValue, formatJsonNumber, jsonError, parseJson, parseJsonUtf8, quoteJson, stringifyJson } from "./json";
+
+/** Largest plugin configuration accepted, in UTF-8 bytes (256 KiB): the biggest legitimate one is a few KiB. */
+export const MAX_CONFIG_BYTES: i32 = 262144;
 
 /** Longest JSON text of an offending value quoted in a message; longer text is cut and ends in "...". */
 @inline const MAX_QUOTED_CHARS: i32 = 64;
@@ -45,12 +49,15 @@ export class ConfigReader {
 
   /** Reads UTF-8 JSON bytes; empty or whitespace-only bytes mean an empty object (all defaults). */
   static fromBytes(bytes: ArrayBuffer, name: string): ConfigReader {
+    if (bytes.byteLength > MAX_CONFIG_BYTES) return ConfigReader.oversize(bytes.byteLength, name);
     if (isBlankBytes(bytes)) return new ConfigReader(new ConfigProblem(name), new JsonObject(), "");
     return ConfigReader.fromParsed(parseJsonUtf8(bytes), name);
   }
 
   /** Reads JSON text; empty or whitespace-only text means an empty object (all defaults). */
   static fromString(text: string, name: string): ConfigReader {
+    const size = String.UTF8.byteLength(text);
+    if (size > MAX_CONFIG_BYTES) return ConfigReader.oversize(size, name);
     if (isBlankText(text)) return new ConfigReader(new ConfigProblem(name), new JsonObject(), "");
     return ConfigReader.fromParsed(parseJson(text), name);
   }
@@ -58,6 +65,14 @@ export class ConfigReader {
   /** Reads an already parsed value, which must be an object. */
   static fromValue(value: JsonValue, name: string): ConfigReader {
     return ConfigReader.fromParsed(value, name);
+  }
+
+  /** A reader holding only the size error: a configuration past the cap is never parsed. */
+  private static oversize(size: i32, name: string): ConfigReader {
+    const problem = new ConfigProblem(name);
+    problem.report("configuration is " + size.toString() + " bytes, more than the cap of " + MAX_CONFIG_BYTES.toString() +
+      " bytes (" + (MAX_CONFIG_BYTES / 1024).toString() + " KiB)");
+    return new ConfigReader(problem, new JsonObject(), "");
   }
 
   private static fromParsed(value: JsonValue | null, name: string): ConfigReader {

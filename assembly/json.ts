@@ -2,10 +2,12 @@
  * Strict JSON (RFC 8259) for plugin configuration: pure code, no host imports.
  *
  * parseJson(text) returns the value tree or null; on null, `jsonError` says why and where, e.g.
- * `invalid JSON at offset 17: expected ',' or '}', got ']'`. Offsets count UTF-16 code units for
- * parseJson and bytes for parseJsonUtf8. Rejected: trailing commas and garbage, leading zeros, lone
- * surrogates, raw control characters in strings, duplicate keys, numbers beyond f64, nesting deeper
- * than MAX_JSON_DEPTH.
+ * `syntax error at line 3 column 14 (byte 57) in "destinations[2].name": expected ',' or '}', got ']'`:
+ * the line and column (1-based, columns in characters), the UTF-8 byte offset, and the member being read
+ * (omitted at the top level). `jsonErrorOffset` counts UTF-16 code units for parseJson and bytes for
+ * parseJsonUtf8. Rejected: trailing commas and garbage, leading zeros, lone surrogates, raw control
+ * characters in strings, duplicate keys, numbers beyond f64, nesting deeper than MAX_JSON_DEPTH.
+ * Time is linear in the input, escapes included.
  */
 
 /** Kind of a JsonValue; explicit values so they can be logged and compared as numbers. */
@@ -30,6 +32,12 @@ const E_KIND = "JsonValue accessed as the wrong kind";
 export let jsonError: string = "";
 /** Where the last parse failed (see the header for units); -1 after a success. */
 export let jsonErrorOffset: i32 = -1;
+/** Line (1-based) of the last failure; 0 after a success. */
+export let jsonErrorLine: i32 = 0;
+/** Column (1-based, in characters) of the last failure; 0 after a success. */
+export let jsonErrorColumn: i32 = 0;
+/** The member being read at the last failure, e.g. `rules[0].match`; "" at the top level or after a success. */
+export let jsonErrorPath: string = "";
 
 /**
  * A parsed JSON value; check `kind`, then read it with the matching `as*` accessor (the wrong one traps).
@@ -155,15 +163,16 @@ export const JSON_NULL: JsonValue = new JsonValue(JsonKind.Null);
 export const JSON_TRUE: JsonBool = new JsonBool(true);
 export const JSON_FALSE: JsonBool = new JsonBool(false);
 
-/** Parses a whole JSON document; on failure returns null and sets jsonError/jsonErrorOffset. */
+/** Parses a whole JSON document; on failure returns null and sets jsonError and its parts. */
 export function parseJson(text: string): JsonValue | null {
   const parser = new JsonParser(text);
   const value = parser.document();
   if (value == null) {
-    setError(parser.errorAt, parser.reason);
+    const at = parser.errorAt;
+    const where = lineAndColumn(text, at);
+    setError(at, utf8Length(text, at), <i32>(where >> 32), <i32>where, parser.errorPath, parser.reason);
   } else {
-    jsonError = "";
-    jsonErrorOffset = -1;
+    clearError();
   }
   return value;
 }
@@ -172,24 +181,72 @@ export function parseJson(text: string): JsonValue | null {
 export function parseJsonUtf8(bytes: ArrayBuffer): JsonValue | null {
   const bad = invalidUtf8At(bytes);
   if (bad >= 0) {
-    setError(bad, "malformed UTF-8");
+    const where = lineAndColumnUtf8(bytes, bad);
+    setError(bad, bad, <i32>(where >> 32), <i32>where, "", "malformed UTF-8");
     return null;
   }
   const text = String.UTF8.decode(bytes);
   const parser = new JsonParser(text);
   const value = parser.document();
   if (value == null) {
-    setError(utf8Length(text, parser.errorAt), parser.reason);
+    const at = parser.errorAt;
+    const byte = utf8Length(text, at);
+    const where = lineAndColumn(text, at);
+    setError(byte, byte, <i32>(where >> 32), <i32>where, parser.errorPath, parser.reason);
   } else {
-    jsonError = "";
-    jsonErrorOffset = -1;
+    clearError();
   }
   return value;
 }
 
-function setError(offset: i32, reason: string): void {
+function setError(offset: i32, byte: i32, line: i32, column: i32, path: string, reason: string): void {
   jsonErrorOffset = offset;
-  jsonError = "invalid JSON at offset " + offset.toString() + ": " + reason;
+  jsonErrorLine = line;
+  jsonErrorColumn = column;
+  jsonErrorPath = path;
+  jsonError = "syntax error at line " + line.toString() + " column " + column.toString() + " (byte " + byte.toString() + ")" +
+    (path.length > 0 ? " in " + quoteJson(path) : "") + ": " + reason;
+}
+
+function clearError(): void {
+  jsonError = "";
+  jsonErrorOffset = -1;
+  jsonErrorLine = 0;
+  jsonErrorColumn = 0;
+  jsonErrorPath = "";
+}
+
+/** Line (high 32 bits) and column (low 32 bits), both 1-based, of text[at]; columns count code points. */
+function lineAndColumn(text: string, at: i32): i64 {
+  let line: i32 = 1;
+  let column: i32 = 1;
+  for (let i: i32 = 0; i < at; i++) {
+    const c = text.charCodeAt(i);
+    if (c == 0x0a) {
+      line++;
+      column = 1;
+    } else if (c < 0xdc00 || c > 0xdfff) {
+      column++; // a low surrogate completes a character already counted
+    }
+  }
+  return (<i64>line << 32) | <i64>column;
+}
+
+/** lineAndColumn for (well-formed up to `at`) UTF-8 bytes. */
+function lineAndColumnUtf8(bytes: ArrayBuffer, at: i32): i64 {
+  const base = changetype<usize>(bytes);
+  let line: i32 = 1;
+  let column: i32 = 1;
+  for (let i: i32 = 0; i < at; i++) {
+    const b = <u32>load<u8>(base + <usize>i);
+    if (b == 0x0a) {
+      line++;
+      column = 1;
+    } else if ((b & 0xc0) != 0x80) {
+      column++; // continuation bytes belong to a character already counted
+    }
+  }
+  return (<i64>line << 32) | <i64>column;
 }
 
 /** Offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, surrogates, > U+10FFFF), or -1. */
@@ -289,36 +346,59 @@ function writeValue(parts: string[], value: JsonValue): void {
   }
 }
 
-/** `s` as a JSON string literal: quotes, backslash and control characters escaped, the rest kept. */
+/** `s` as a JSON string literal: quotes, backslash and control characters escaped, the rest kept. Linear time. */
 export function quoteJson(s: string): string {
-  let out = "";
-  let runStart: i32 = 0;
   const n = s.length;
+  let length: i32 = n + 2;
+  for (let i: i32 = 0; i < n; i++) length += escapeLength(s.charCodeAt(i)) - 1;
+  const out = new StaticArray<u16>(length);
+  out[0] = 0x22;
+  let o: i32 = 1;
   for (let i: i32 = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 0x20 && c != 0x22 && c != 0x5c) continue;
-    out += s.substring(runStart, i) + escapeFor(c);
-    runStart = i + 1;
+    const k = escapeLength(c);
+    if (k == 1) {
+      out[o++] = <u16>c;
+      continue;
+    }
+    out[o] = 0x5c;
+    if (k == 2) {
+      out[o + 1] = <u16>shortEscape(c);
+    } else {
+      out[o + 1] = 0x75; // \u00XY
+      out[o + 2] = 0x30;
+      out[o + 3] = 0x30;
+      out[o + 4] = <u16>hexDigitCode(c >> 4);
+      out[o + 5] = <u16>hexDigitCode(c & 0xf);
+    }
+    o += k;
   }
-  if (runStart == 0) return '"' + s + '"';
-  return '"' + out + s.substring(runStart) + '"';
+  out[o] = 0x22;
+  return String.UTF16.decodeUnsafe(changetype<usize>(out), <usize>length << 1);
 }
 
-function escapeFor(c: i32): string {
+/** Code units `c` takes in a JSON string literal: 1 as is, 2 for a short escape, 6 for \u00XY. */
+@inline function escapeLength(c: i32): i32 {
+  if (c >= 0x20) return c == 0x22 || c == 0x5c ? 2 : 1;
+  return shortEscape(c) != 0 ? 2 : 6;
+}
+
+/** The letter after the backslash of a two-character escape, or 0 when `c` has none. */
+function shortEscape(c: i32): i32 {
   switch (c) {
-    case 0x22: return '\\"';
-    case 0x5c: return "\\\\";
-    case 0x08: return "\\b";
-    case 0x0c: return "\\f";
-    case 0x0a: return "\\n";
-    case 0x0d: return "\\r";
-    case 0x09: return "\\t";
+    case 0x22: return 0x22;
+    case 0x5c: return 0x5c;
+    case 0x08: return 0x62;
+    case 0x0c: return 0x66;
+    case 0x0a: return 0x6e;
+    case 0x0d: return 0x72;
+    case 0x09: return 0x74;
   }
-  return "\\u00" + hexDigit(c >> 4) + hexDigit(c & 0xf);
+  return 0;
 }
 
-function hexDigit(d: i32): string {
-  return String.fromCharCode(d < 10 ? 0x30 + d : 0x61 + d - 10);
+@inline function hexDigitCode(d: i32): i32 {
+  return d < 10 ? 0x30 + d : 0x61 + d - 10;
 }
 
 /**
@@ -331,12 +411,24 @@ export function formatJsonNumber(x: f64): string {
   return s.endsWith(".0") ? s.substring(0, s.length - 2) : s;
 }
 
+/** Marks in JsonParser.levelIndex: an object level before its first key, and one inside a member. */
+@inline const LEVEL_NO_KEY: i32 = -2;
+@inline const LEVEL_IN_MEMBER: i32 = -1;
+
 /** Recursive descent over one string; the first error wins and every method returns null after it. */
 @final class JsonParser {
   pos: i32 = 0;
   readonly end: i32;
   errorAt: i32 = -1;
   reason: string = "";
+  /** The member being read when the error was found (see jsonErrorPath). */
+  errorPath: string = "";
+  /** Per open array/object: the element index (arrays) or LEVEL_NO_KEY / LEVEL_IN_MEMBER with levelKey (objects). */
+  private readonly levelIndex: i32[] = [];
+  private readonly levelKey: string[] = [];
+  /** Decoded code units of the escaped string being read, reused: every string costs time linear in its length. */
+  private units: StaticArray<u16> = new StaticArray<u16>(64);
+  private unitCount: i32 = 0;
 
   constructor(private readonly text: string) {
     this.end = text.length;
@@ -355,8 +447,36 @@ export function formatJsonNumber(x: f64): string {
     if (this.errorAt < 0) {
       this.errorAt = at;
       this.reason = reason;
+      this.errorPath = this.path();
     }
     return null;
+  }
+
+  /** `a.b[2].c` for the open levels; stops at an object level whose next key is not read yet. */
+  private path(): string {
+    const parts: string[] = [];
+    for (let i: i32 = 0, n: i32 = this.levelIndex.length; i < n; i++) {
+      const index = this.levelIndex[i];
+      if (index >= 0) {
+        parts.push("[" + index.toString() + "]");
+      } else if (index == LEVEL_IN_MEMBER) {
+        if (parts.length > 0) parts.push(".");
+        parts.push(this.levelKey[i]);
+      } else {
+        break;
+      }
+    }
+    return parts.join("");
+  }
+
+  private enter(index: i32): void {
+    this.levelIndex.push(index);
+    this.levelKey.push("");
+  }
+
+  private leave(): void {
+    this.levelIndex.pop();
+    this.levelKey.pop();
   }
 
   /** The code unit at pos, or -1 at the end (charCodeAt's out-of-range value). */
@@ -417,7 +537,10 @@ export function formatJsonNumber(x: f64): string {
       this.pos++;
       return obj;
     }
+    this.enter(LEVEL_NO_KEY);
+    const level = this.levelIndex.length - 1;
     while (true) {
+      this.levelIndex[level] = LEVEL_NO_KEY;
       this.skipSpace();
       const c = this.peek();
       if (c != 0x22) {
@@ -427,6 +550,8 @@ export function formatJsonNumber(x: f64): string {
       const keyAt = this.pos;
       const key = this.string();
       if (key == null) return null;
+      this.levelIndex[level] = LEVEL_IN_MEMBER;
+      this.levelKey[level] = key;
       this.skipSpace();
       if (this.peek() != 0x3a) return this.expected("':' after the key");
       this.pos++;
@@ -437,7 +562,10 @@ export function formatJsonNumber(x: f64): string {
       this.skipSpace();
       const next = this.peek();
       this.pos++;
-      if (next == 0x7d) return obj;
+      if (next == 0x7d) {
+        this.leave();
+        return obj;
+      }
       if (next != 0x2c) {
         this.pos--;
         return this.expected("',' or '}'");
@@ -454,7 +582,10 @@ export function formatJsonNumber(x: f64): string {
       this.pos++;
       return new JsonArray(items);
     }
+    this.enter(0);
+    const level = this.levelIndex.length - 1;
     while (true) {
+      this.levelIndex[level] = items.length;
       this.skipSpace();
       if (this.peek() == 0x5d) return this.fail(this.pos, "trailing ',' before ']'");
       const item = this.value(depth);
@@ -463,7 +594,10 @@ export function formatJsonNumber(x: f64): string {
       this.skipSpace();
       const next = this.peek();
       this.pos++;
-      if (next == 0x5d) return new JsonArray(items);
+      if (next == 0x5d) {
+        this.leave();
+        return new JsonArray(items);
+      }
       if (next != 0x2c) {
         this.pos--;
         return this.expected("',' or ']'");
@@ -525,21 +659,26 @@ export function formatJsonNumber(x: f64): string {
     const open = this.pos;
     this.pos++;
     let runStart = this.pos;
-    let decoded = ""; // text before runStart, once an escape was seen
     let escaped = false;
     while (true) {
       const c = this.peek();
       if (c == 0x22) {
-        const run = this.text.substring(runStart, this.pos);
+        if (!escaped) {
+          const run = this.text.substring(runStart, this.pos);
+          this.pos++;
+          return run;
+        }
+        this.appendRun(runStart, this.pos);
         this.pos++;
-        return escaped ? decoded + run : run;
+        return String.UTF16.decodeUnsafe(changetype<usize>(this.units), <usize>this.unitCount << 1);
       }
       if (c == 0x5c) {
-        decoded += this.text.substring(runStart, this.pos);
-        escaped = true;
-        const unit = this.escape();
-        if (unit == null) return null;
-        decoded += unit;
+        if (!escaped) {
+          escaped = true;
+          this.unitCount = 0;
+        }
+        this.appendRun(runStart, this.pos);
+        if (!this.escape()) return null;
         runStart = this.pos;
         continue;
       }
@@ -560,48 +699,89 @@ export function formatJsonNumber(x: f64): string {
     }
   }
 
-  /** Decodes one escape at pos (on the backslash), advancing past it; null on error. */
-  private escape(): string | null {
+  /** Room for `more` code units in `units`, doubling it: amortised constant time per unit. */
+  private reserve(more: i32): void {
+    const need = this.unitCount + more;
+    const old = this.units;
+    if (need <= old.length) return;
+    let size = old.length << 1;
+    while (size < need) size <<= 1;
+    const grown = new StaticArray<u16>(size);
+    memory.copy(changetype<usize>(grown), changetype<usize>(old), <usize>this.unitCount << 1);
+    this.units = grown;
+  }
+
+  /** Appends text[from, to) to `units`. */
+  private appendRun(from: i32, to: i32): void {
+    const n = to - from;
+    if (n <= 0) return;
+    this.reserve(n);
+    memory.copy(
+      changetype<usize>(this.units) + (<usize>this.unitCount << 1),
+      changetype<usize>(this.text) + (<usize>from << 1),
+      <usize>n << 1,
+    );
+    this.unitCount += n;
+  }
+
+  private appendUnit(unit: i32): void {
+    this.reserve(1);
+    unchecked(this.units[this.unitCount] = <u16>unit);
+    this.unitCount++;
+  }
+
+  /** Decodes one escape at pos (on the backslash) into `units`, advancing past it; false on error. */
+  private escape(): bool {
     const at = this.pos;
     this.pos++;
     const c = this.peek();
     this.pos++;
+    let unit: i32 = 0;
     switch (c) {
-      case 0x22: return '"';
-      case 0x5c: return "\\";
-      case 0x2f: return "/";
-      case 0x62: return "\b";
-      case 0x66: return "\f";
-      case 0x6e: return "\n";
-      case 0x72: return "\r";
-      case 0x74: return "\t";
-      case 0x75: break; // u
+      case 0x22: unit = 0x22; break;
+      case 0x5c: unit = 0x5c; break;
+      case 0x2f: unit = 0x2f; break;
+      case 0x62: unit = 0x08; break;
+      case 0x66: unit = 0x0c; break;
+      case 0x6e: unit = 0x0a; break;
+      case 0x72: unit = 0x0d; break;
+      case 0x74: unit = 0x09; break;
+      case 0x75: unit = -1; break; // u
       default: {
         if (c < 0) this.fail(at, "unterminated string");
         else this.fail(at, "invalid escape '\\" + String.fromCharCode(c) + "'");
-        return null;
+        return false;
       }
     }
-    const unit = this.hex4();
-    if (unit < 0) return null;
+    if (unit >= 0) {
+      this.appendUnit(unit);
+      return true;
+    }
+    unit = this.hex4();
+    if (unit < 0) return false;
     if (unit >= 0xdc00 && unit <= 0xdfff) {
       this.fail(at, "unpaired surrogate \\u" + hex4Text(unit));
-      return null;
+      return false;
     }
-    if (unit < 0xd800 || unit > 0xdbff) return String.fromCharCode(unit);
+    if (unit < 0xd800 || unit > 0xdbff) {
+      this.appendUnit(unit);
+      return true;
+    }
     // a high surrogate must be followed by an escaped low one
     if (this.peek() != 0x5c || this.text.charCodeAt(this.pos + 1) != 0x75) {
       this.fail(at, "unpaired surrogate \\u" + hex4Text(unit));
-      return null;
+      return false;
     }
     this.pos += 2;
     const low = this.hex4();
-    if (low < 0) return null;
+    if (low < 0) return false;
     if (low < 0xdc00 || low > 0xdfff) {
       this.fail(at, "unpaired surrogate \\u" + hex4Text(unit));
-      return null;
+      return false;
     }
-    return String.fromCharCodes([unit, low]);
+    this.appendUnit(unit);
+    this.appendUnit(low);
+    return true;
   }
 
   /** Four hex digits at pos as a code unit, or -1 (error recorded). */

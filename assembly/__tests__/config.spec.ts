@@ -1,4 +1,4 @@
-import { ConfigReader } from "../config";
+import { ConfigReader, MAX_CONFIG_BYTES } from "../config";
 import { formatJsonNumber, parseJson } from "../json";
 
 const NAME = "retry-budget";
@@ -206,6 +206,28 @@ describe("ConfigReader.stringList", () => {
 });
 
 describe("ConfigReader.fromBytes", () => {
+  it("accepts a configuration of exactly MAX_CONFIG_BYTES and refuses one byte more, unparsed", () => {
+    const head = '{"retryRatio": 0.5, "pad": "';
+    const fill = MAX_CONFIG_BYTES - head.length - 2;
+    const exact = head + "x".repeat(fill) + '"}';
+    expect(String.UTF8.byteLength(exact)).toBe(MAX_CONFIG_BYTES);
+    let r = ConfigReader.fromBytes(String.UTF8.encode(exact), NAME);
+    expect(r.number("retryRatio", 0.2, 0, 1)).toBe(0.5);
+    r.string("pad", "");
+    r.done();
+    expect(r.error).toBeNull();
+    // one more byte, and the JSON is also broken: the size is what is reported
+    r = ConfigReader.fromBytes(String.UTF8.encode(head + "x".repeat(fill + 1) + '"'), NAME);
+    expect(r.number("retryRatio", 0.2, 0, 1)).toBe(0.2);
+    r.done();
+    expect(errorOf(r)).toBe(NAME + ": configuration is 262145 bytes, more than the cap of 262144 bytes (256 KiB)");
+  });
+
+  it("counts the cap in UTF-8 bytes for text too", () => {
+    const r = ConfigReader.fromString('{"a": "' + "\u00e9".repeat(MAX_CONFIG_BYTES / 2) + '"}', NAME);
+    expect(errorOf(r)).toBe(NAME + ": configuration is " + (MAX_CONFIG_BYTES + 9).toString() + " bytes, more than the cap of 262144 bytes (256 KiB)");
+  });
+
   it("treats an empty buffer as all defaults", () => {
     const r = ConfigReader.fromBytes(new ArrayBuffer(0), NAME);
     expect(r.number("retryRatio", 0.2, 0, 1)).toBe(0.2);
@@ -229,15 +251,16 @@ describe("ConfigReader.fromBytes", () => {
 
   it("reports invalid JSON with the reader's name and a byte offset", () => {
     const r = ConfigReader.fromBytes(String.UTF8.encode('{"retryRatio": 0.5 "x": 1}'), NAME);
-    expect(errorOf(r)).toBe(NAME + ": invalid JSON at offset 19: expected ',' or '}', got '\"'");
+    const message = NAME + ': syntax error at line 1 column 20 (byte 19) in "retryRatio": expected \',\' or \'}\', got \'"\'';
+    expect(errorOf(r)).toBe(message);
     expect(r.number("retryRatio", 0.2, 0, 1)).toBe(0.2);
     r.done();
-    expect(errorOf(r)).toBe(NAME + ": invalid JSON at offset 19: expected ',' or '}', got '\"'");
+    expect(errorOf(r)).toBe(message);
   });
 
   it("reports malformed UTF-8", () => {
     const r = ConfigReader.fromBytes(bytesOf([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x3a, 0x31, 0x7d]), NAME);
-    expect(errorOf(r)).toBe(NAME + ": invalid JSON at offset 2: malformed UTF-8");
+    expect(errorOf(r)).toBe(NAME + ": syntax error at line 1 column 3 (byte 2): malformed UTF-8");
   });
 
   it("rejects a top level that is not an object", () => {
@@ -261,7 +284,7 @@ describe("ConfigReader.fromBytes", () => {
     r = ConfigReader.fromValue(parseJson("[]")!, NAME);
     expect(errorOf(r)).toBe(NAME + ": expected a JSON object at the top level, got []");
     r = ConfigReader.fromString("{", NAME);
-    expect(errorOf(r)).toBe(NAME + ": invalid JSON at offset 1: expected a string key, got end of input");
+    expect(errorOf(r)).toBe(NAME + ": syntax error at line 1 column 2 (byte 1): expected a string key, got end of input");
   });
 
   it("leaves the name prefix out when the name is empty", () => {

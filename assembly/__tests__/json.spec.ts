@@ -6,7 +6,10 @@ import {
   formatJsonNumber,
   invalidUtf8At,
   jsonError,
+  jsonErrorColumn,
+  jsonErrorLine,
   jsonErrorOffset,
+  jsonErrorPath,
   parseJson,
   parseJsonUtf8,
   quoteJson,
@@ -90,72 +93,72 @@ const STRINGS: Row[] = [
 
 const ERRORS: Row[] = [
   // structure
-  new Row("", "invalid JSON at offset 0: expected a value, got end of input"),
-  new Row("   ", "invalid JSON at offset 3: expected a value, got end of input"),
-  new Row("[", "invalid JSON at offset 1: expected a value, got end of input"),
-  new Row("{", "invalid JSON at offset 1: expected a string key, got end of input"),
-  new Row('{"a":1', "invalid JSON at offset 6: expected ',' or '}', got end of input"),
-  new Row('{"a":1 "b":2}', "invalid JSON at offset 7: expected ',' or '}', got '\"'"),
-  new Row("[1 2]", "invalid JSON at offset 3: expected ',' or ']', got '2'"),
-  new Row("[1,]", "invalid JSON at offset 3: trailing ',' before ']'"),
-  new Row('{"a":1,}', "invalid JSON at offset 7: trailing ',' before '}'"),
-  new Row("{a:1}", "invalid JSON at offset 1: expected a string key, got 'a'"),
-  new Row("{'a':1}", "invalid JSON at offset 1: expected a string key, got '''"),
-  new Row('{"a" 1}', "invalid JSON at offset 5: expected ':' after the key, got '1'"),
-  new Row('{"a":}', "invalid JSON at offset 5: expected a value, got '}'"),
-  new Row("[,1]", "invalid JSON at offset 1: expected a value, got ','"),
-  new Row('{"a":1,"b":2,"a":3}', 'invalid JSON at offset 13: duplicate key "a"'),
-  new Row('{"x":{"\\u0061":1,"a":2}}', 'invalid JSON at offset 17: duplicate key "a"'),
-  new Row("[1] x", "invalid JSON at offset 4: unexpected 'x' after the value"),
-  new Row("{} {}", "invalid JSON at offset 3: unexpected '{' after the value"),
-  new Row("1 2", "invalid JSON at offset 2: unexpected '2' after the value"),
-  new Row("\u00a01", "invalid JSON at offset 0: expected a value, got U+00A0"),
-  new Row("\ufeff{}", "invalid JSON at offset 0: expected a value, got U+FEFF"),
-  new Row("// c\n{}", "invalid JSON at offset 0: expected a value, got '/'"),
+  new Row("", "syntax error at line 1 column 1 (byte 0): expected a value, got end of input"),
+  new Row("   ", "syntax error at line 1 column 4 (byte 3): expected a value, got end of input"),
+  new Row("[", "syntax error at line 1 column 2 (byte 1) in \"[0]\": expected a value, got end of input"),
+  new Row("{", "syntax error at line 1 column 2 (byte 1): expected a string key, got end of input"),
+  new Row('{"a":1', "syntax error at line 1 column 7 (byte 6) in \"a\": expected ',' or '}', got end of input"),
+  new Row('{"a":1 "b":2}', "syntax error at line 1 column 8 (byte 7) in \"a\": expected ',' or '}', got '\"'"),
+  new Row("[1 2]", "syntax error at line 1 column 4 (byte 3) in \"[0]\": expected ',' or ']', got '2'"),
+  new Row("[1,]", "syntax error at line 1 column 4 (byte 3) in \"[1]\": trailing ',' before ']'"),
+  new Row('{"a":1,}', "syntax error at line 1 column 8 (byte 7): trailing ',' before '}'"),
+  new Row("{a:1}", "syntax error at line 1 column 2 (byte 1): expected a string key, got 'a'"),
+  new Row("{'a':1}", "syntax error at line 1 column 2 (byte 1): expected a string key, got '''"),
+  new Row('{"a" 1}', "syntax error at line 1 column 6 (byte 5) in \"a\": expected ':' after the key, got '1'"),
+  new Row('{"a":}', "syntax error at line 1 column 6 (byte 5) in \"a\": expected a value, got '}'"),
+  new Row("[,1]", "syntax error at line 1 column 2 (byte 1) in \"[0]\": expected a value, got ','"),
+  new Row('{"a":1,"b":2,"a":3}', 'syntax error at line 1 column 14 (byte 13) in "a": duplicate key "a"'),
+  new Row('{"x":{"\\u0061":1,"a":2}}', 'syntax error at line 1 column 18 (byte 17) in "x.a": duplicate key "a"'),
+  new Row("[1] x", "syntax error at line 1 column 5 (byte 4): unexpected 'x' after the value"),
+  new Row("{} {}", "syntax error at line 1 column 4 (byte 3): unexpected '{' after the value"),
+  new Row("1 2", "syntax error at line 1 column 3 (byte 2): unexpected '2' after the value"),
+  new Row("\u00a01", "syntax error at line 1 column 1 (byte 0): expected a value, got U+00A0"),
+  new Row("\ufeff{}", "syntax error at line 1 column 1 (byte 0): expected a value, got U+FEFF"),
+  new Row("// c\n{}", "syntax error at line 1 column 1 (byte 0): expected a value, got '/'"),
   // literals
-  new Row("tru", "invalid JSON at offset 0: expected 'true'"),
-  new Row("nul", "invalid JSON at offset 0: expected 'null'"),
-  new Row("[fals]", "invalid JSON at offset 1: expected 'false'"),
-  new Row("True", "invalid JSON at offset 0: expected a value, got 'T'"),
-  new Row("truex", "invalid JSON at offset 4: unexpected 'x' after the value"),
-  new Row("NaN", "invalid JSON at offset 0: expected a value, got 'N'"),
-  new Row("Infinity", "invalid JSON at offset 0: expected a value, got 'I'"),
-  new Row("undefined", "invalid JSON at offset 0: expected a value, got 'u'"),
+  new Row("tru", "syntax error at line 1 column 1 (byte 0): expected 'true'"),
+  new Row("nul", "syntax error at line 1 column 1 (byte 0): expected 'null'"),
+  new Row("[fals]", "syntax error at line 1 column 2 (byte 1) in \"[0]\": expected 'false'"),
+  new Row("True", "syntax error at line 1 column 1 (byte 0): expected a value, got 'T'"),
+  new Row("truex", "syntax error at line 1 column 5 (byte 4): unexpected 'x' after the value"),
+  new Row("NaN", "syntax error at line 1 column 1 (byte 0): expected a value, got 'N'"),
+  new Row("Infinity", "syntax error at line 1 column 1 (byte 0): expected a value, got 'I'"),
+  new Row("undefined", "syntax error at line 1 column 1 (byte 0): expected a value, got 'u'"),
   // numbers
-  new Row("01", "invalid JSON at offset 0: leading zeros are not allowed"),
-  new Row("-01", "invalid JSON at offset 0: leading zeros are not allowed"),
-  new Row("[1, 007]", "invalid JSON at offset 4: leading zeros are not allowed"),
-  new Row("-", "invalid JSON at offset 1: expected a digit after '-', got end of input"),
-  new Row("-x", "invalid JSON at offset 1: expected a digit after '-', got 'x'"),
-  new Row("+1", "invalid JSON at offset 0: expected a value, got '+'"),
-  new Row(".5", "invalid JSON at offset 0: expected a value, got '.'"),
-  new Row("1.", "invalid JSON at offset 2: expected a digit after '.', got end of input"),
-  new Row("1.e3", "invalid JSON at offset 2: expected a digit after '.', got 'e'"),
-  new Row("1e", "invalid JSON at offset 2: expected a digit in the exponent, got end of input"),
-  new Row("1e+", "invalid JSON at offset 3: expected a digit in the exponent, got end of input"),
-  new Row("1e+-2", "invalid JSON at offset 3: expected a digit in the exponent, got '-'"),
-  new Row("0x10", "invalid JSON at offset 1: unexpected 'x' after the value"),
-  new Row("1e400", "invalid JSON at offset 0: number out of range"),
-  new Row("[0, -1e309]", "invalid JSON at offset 4: number out of range"),
+  new Row("01", "syntax error at line 1 column 1 (byte 0): leading zeros are not allowed"),
+  new Row("-01", "syntax error at line 1 column 1 (byte 0): leading zeros are not allowed"),
+  new Row("[1, 007]", "syntax error at line 1 column 5 (byte 4) in \"[1]\": leading zeros are not allowed"),
+  new Row("-", "syntax error at line 1 column 2 (byte 1): expected a digit after '-', got end of input"),
+  new Row("-x", "syntax error at line 1 column 2 (byte 1): expected a digit after '-', got 'x'"),
+  new Row("+1", "syntax error at line 1 column 1 (byte 0): expected a value, got '+'"),
+  new Row(".5", "syntax error at line 1 column 1 (byte 0): expected a value, got '.'"),
+  new Row("1.", "syntax error at line 1 column 3 (byte 2): expected a digit after '.', got end of input"),
+  new Row("1.e3", "syntax error at line 1 column 3 (byte 2): expected a digit after '.', got 'e'"),
+  new Row("1e", "syntax error at line 1 column 3 (byte 2): expected a digit in the exponent, got end of input"),
+  new Row("1e+", "syntax error at line 1 column 4 (byte 3): expected a digit in the exponent, got end of input"),
+  new Row("1e+-2", "syntax error at line 1 column 4 (byte 3): expected a digit in the exponent, got '-'"),
+  new Row("0x10", "syntax error at line 1 column 2 (byte 1): unexpected 'x' after the value"),
+  new Row("1e400", "syntax error at line 1 column 1 (byte 0): number out of range"),
+  new Row("[0, -1e309]", "syntax error at line 1 column 5 (byte 4) in \"[1]\": number out of range"),
   // strings
-  new Row('"abc', "invalid JSON at offset 0: unterminated string"),
-  new Row('["a", "b\\', "invalid JSON at offset 8: unterminated string"),
-  new Row('"a\\x"', "invalid JSON at offset 2: invalid escape '\\x'"),
-  new Row('"\\U0041"', "invalid JSON at offset 1: invalid escape '\\U'"),
-  new Row('"\\u12"', "invalid JSON at offset 5: expected 4 hex digits after '\\u', got '\"'"),
-  new Row('"\\u12G4"', "invalid JSON at offset 5: expected 4 hex digits after '\\u', got 'G'"),
-  new Row('"\\u', "invalid JSON at offset 3: expected 4 hex digits after '\\u', got end of input"),
-  new Row('"\\ud83d"', "invalid JSON at offset 1: unpaired surrogate \\uD83D"),
-  new Row('"\\ud83dx"', "invalid JSON at offset 1: unpaired surrogate \\uD83D"),
-  new Row('"\\ud83d\\u0041"', "invalid JSON at offset 1: unpaired surrogate \\uD83D"),
-  new Row('"\\ud83d\\ud83d"', "invalid JSON at offset 1: unpaired surrogate \\uD83D"),
-  new Row('"\\ud83d\\u00"', "invalid JSON at offset 11: expected 4 hex digits after '\\u', got '\"'"),
-  new Row('"\\ude00"', "invalid JSON at offset 1: unpaired surrogate \\uDE00"),
-  new Row('"a\nb"', "invalid JSON at offset 2: control character U+000A must be escaped in a string"),
-  new Row('"\t"', "invalid JSON at offset 1: control character U+0009 must be escaped in a string"),
-  new Row('"\u0000"', "invalid JSON at offset 1: control character U+0000 must be escaped in a string"),
-  new Row('"x\ud800"', "invalid JSON at offset 2: unpaired surrogate U+D800"),
-  new Row('"\udc00\ud800"', "invalid JSON at offset 1: unpaired surrogate U+DC00"),
+  new Row('"abc', "syntax error at line 1 column 1 (byte 0): unterminated string"),
+  new Row('["a", "b\\', "syntax error at line 1 column 9 (byte 8) in \"[1]\": unterminated string"),
+  new Row('"a\\x"', "syntax error at line 1 column 3 (byte 2): invalid escape '\\x'"),
+  new Row('"\\U0041"', "syntax error at line 1 column 2 (byte 1): invalid escape '\\U'"),
+  new Row('"\\u12"', "syntax error at line 1 column 6 (byte 5): expected 4 hex digits after '\\u', got '\"'"),
+  new Row('"\\u12G4"', "syntax error at line 1 column 6 (byte 5): expected 4 hex digits after '\\u', got 'G'"),
+  new Row('"\\u', "syntax error at line 1 column 4 (byte 3): expected 4 hex digits after '\\u', got end of input"),
+  new Row('"\\ud83d"', "syntax error at line 1 column 2 (byte 1): unpaired surrogate \\uD83D"),
+  new Row('"\\ud83dx"', "syntax error at line 1 column 2 (byte 1): unpaired surrogate \\uD83D"),
+  new Row('"\\ud83d\\u0041"', "syntax error at line 1 column 2 (byte 1): unpaired surrogate \\uD83D"),
+  new Row('"\\ud83d\\ud83d"', "syntax error at line 1 column 2 (byte 1): unpaired surrogate \\uD83D"),
+  new Row('"\\ud83d\\u00"', "syntax error at line 1 column 12 (byte 11): expected 4 hex digits after '\\u', got '\"'"),
+  new Row('"\\ude00"', "syntax error at line 1 column 2 (byte 1): unpaired surrogate \\uDE00"),
+  new Row('"a\nb"', "syntax error at line 1 column 3 (byte 2): control character U+000A must be escaped in a string"),
+  new Row('"\t"', "syntax error at line 1 column 2 (byte 1): control character U+0009 must be escaped in a string"),
+  new Row('"\u0000"', "syntax error at line 1 column 2 (byte 1): control character U+0000 must be escaped in a string"),
+  new Row('"x\ud800"', "syntax error at line 1 column 3 (byte 2): unpaired surrogate U+D800"),
+  new Row('"\udc00\ud800"', "syntax error at line 1 column 2 (byte 1): unpaired surrogate U+DC00"),
 ];
 
 describe("parseJson", () => {
@@ -201,9 +204,9 @@ describe("parseJson", () => {
     const objects = '{"a":'.repeat(MAX_JSON_DEPTH) + "1" + "}".repeat(MAX_JSON_DEPTH);
     expect(parseJson(objects)).not.toBeNull(jsonError);
     expect(parseJson("[" + deepest + "]")).toBeNull();
-    expect(jsonError).toBe("invalid JSON at offset 32: nested deeper than 32 levels");
+    expect(jsonError).toBe('syntax error at line 1 column 33 (byte 32) in "' + "[0]".repeat(MAX_JSON_DEPTH) + '": nested deeper than 32 levels');
     expect(parseJson('{"a":' + objects + "}")).toBeNull();
-    expect(jsonError).toBe("invalid JSON at offset 160: nested deeper than 32 levels");
+    expect(jsonError).toBe('syntax error at line 1 column 161 (byte 160) in "a' + ".a".repeat(MAX_JSON_DEPTH - 1) + '": nested deeper than 32 levels');
   });
 
   it("gives typed access by kind", () => {
@@ -235,6 +238,66 @@ describe("parseJson", () => {
   });
 });
 
+describe("parseJson error positions", () => {
+  it("counts lines and columns across a multi-line document", () => {
+    const text = '{\n  "destinations": [\n    {"name": "a"},\n    {"name": "b"},\n    {"name": "c" "port": 80}\n  ]\n}';
+    expect(parseJson(text)).toBeNull();
+    expect(jsonErrorLine).toBe(5);
+    expect(jsonErrorColumn).toBe(18);
+    expect(jsonErrorOffset).toBe(text.indexOf('"port"'));
+    expect(jsonErrorPath).toBe("destinations[2].name");
+    expect(jsonError).toBe(
+      "syntax error at line 5 column 18 (byte " + text.indexOf('"port"').toString() + ') in "destinations[2].name": expected \',\' or \'}\', got \'"\'',
+    );
+  });
+
+  it("names the enclosing member, not the last one read, after a comma", () => {
+    expect(parseJson('{"a": {"b": 1, "c": [true, 2,]}}')).toBeNull();
+    expect(jsonErrorPath).toBe("a.c[2]");
+    expect(parseJson('{"a": {"b": 1,}}')).toBeNull();
+    expect(jsonErrorPath).toBe("a");
+    expect(parseJson('{"a": [{"b": "\\q"}]}')).toBeNull();
+    expect(jsonErrorPath).toBe("a[0].b");
+    expect(parseJson('{"a": 1} x')).toBeNull();
+    expect(jsonErrorPath).toBe("");
+  });
+
+  it("counts a character outside the BMP as one column", () => {
+    expect(parseJson('["\ud83d\ude00" x]')).toBeNull();
+    expect(jsonErrorColumn).toBe(6);
+    expect(jsonErrorOffset).toBe(6);
+    expect(jsonError).toBe("syntax error at line 1 column 6 (byte 8) in \"[0]\": expected ',' or ']', got 'x'");
+  });
+
+  it("clears every part after a success", () => {
+    expect(parseJson("[1,,2]")).toBeNull();
+    expect(parseJson("[1,2]")).not.toBeNull();
+    expect(jsonErrorLine).toBe(0);
+    expect(jsonErrorColumn).toBe(0);
+    expect(jsonErrorPath).toBe("");
+  });
+});
+
+describe("parseJson in linear time", () => {
+  it("decodes a string of 100000 escapes exactly", () => {
+    const text = '"' + "\\n\\u0041".repeat(50000) + '"';
+    const value = parseJson(text);
+    expect(value).not.toBeNull(jsonError);
+    const s = value!.asString();
+    expect(s.length).toBe(100000);
+    expect(s.substring(0, 4)).toBe("\nA\nA");
+    expect(s.charCodeAt(99998)).toBe(0x0a);
+    expect(s.charCodeAt(99999)).toBe(0x41);
+    expect(quoteJson(s).length).toBe(2 + 50000 * 3);
+  });
+
+  it("keeps a run before, between and after escapes, across a buffer growth", () => {
+    const run = "abcdefghij".repeat(20);
+    const value = parseJson('"' + run + "\\t" + run + "\\u00e9" + run + '"');
+    expect(value!.asString()).toBe(run + "\t" + run + "\u00e9" + run);
+  });
+});
+
 describe("parseJson objects with many keys", () => {
   it("finds every key and keeps insertion order past the index threshold", () => {
     let text = "{";
@@ -254,7 +317,8 @@ describe("parseJson objects with many keys", () => {
     let text = "{";
     for (let i: i32 = 0; i < 20; i++) text += '"k' + i.toString() + '":0,';
     expect(parseJson(text + '"k3":1}')).toBeNull();
-    expect(jsonError).toBe("invalid JSON at offset " + text.length.toString() + ': duplicate key "k3"');
+    const at = text.length;
+    expect(jsonError).toBe("syntax error at line 1 column " + (at + 1).toString() + " (byte " + at.toString() + ') in "k3": duplicate key "k3"');
   });
 
   it("refuses to add a duplicate key by hand", () => {
@@ -292,19 +356,24 @@ describe("parseJsonUtf8", () => {
     expect(value!.asObject().get("k")!.asString()).toBe("\u00e9\u4e2d\ud83d\ude00");
   });
 
-  it("reports offsets in bytes, not characters", () => {
+  it("reports offsets in bytes and columns in characters", () => {
     expect(parseJsonUtf8(String.UTF8.encode('{"\u00e9":1,}'))).toBeNull();
-    expect(jsonError).toBe("invalid JSON at offset 8: trailing ',' before '}'");
+    expect(jsonError).toBe("syntax error at line 1 column 8 (byte 8): trailing ',' before '}'");
+    expect(jsonErrorOffset).toBe(8);
     expect(parseJsonUtf8(String.UTF8.encode('["\ud83d\ude00",]'))).toBeNull();
-    expect(jsonError).toBe("invalid JSON at offset 8: trailing ',' before ']'");
+    expect(jsonError).toBe("syntax error at line 1 column 6 (byte 8) in \"[1]\": trailing ',' before ']'");
     expect(parseJsonUtf8(String.UTF8.encode('["\u4e2d" x]'))).toBeNull();
-    expect(jsonError).toBe("invalid JSON at offset 7: expected ',' or ']', got 'x'");
+    expect(jsonError).toBe("syntax error at line 1 column 6 (byte 7) in \"[0]\": expected ',' or ']', got 'x'");
   });
 
   it("rejects malformed UTF-8 at the first bad byte", () => {
     expect(parseJsonUtf8(bytesOf([0x22, 0x61, 0xff, 0x22]))).toBeNull();
-    expect(jsonError).toBe("invalid JSON at offset 2: malformed UTF-8");
+    expect(jsonError).toBe("syntax error at line 1 column 3 (byte 2): malformed UTF-8");
     expect(jsonErrorOffset).toBe(2);
+    expect(parseJsonUtf8(bytesOf([0x7b, 0x0a, 0x20, 0xc3, 0xa9, 0x0a, 0x20, 0x20, 0xc3, 0xa9, 0xff]))).toBeNull();
+    expect(jsonError).toBe("syntax error at line 3 column 4 (byte 10): malformed UTF-8");
+    expect(jsonErrorLine).toBe(3);
+    expect(jsonErrorColumn).toBe(4);
   });
 
   it("accepts well-formed UTF-8 of every length and rejects each malformed kind", () => {
