@@ -24,9 +24,9 @@ export const SOURCE_NAMES: string[] = ["header", "grpc-timeout", "envoy-expected
 
 /** What incoming budget headers are allowed to do. */
 export enum Incoming {
-  /** Taken as sent (then clamped to maxMs): the sender is a trusted hop. */
+  /** Taken as the operator's own bound (up to maxMs): may exceed the default and replace the route's timeout. */
   Trust = 0,
-  /** May only shorten the configured default for the request; longer asks get the default. */
+  /** May only shorten what the default (else the route's timeout) gives; longer asks get that bound. */
   Shorten = 1,
   /** Never read; the project header is removed when no default applies. */
   Ignore = 2,
@@ -81,6 +81,7 @@ export function parseConfig(r: ConfigReader): DeadlineConfig | null {
   c.header = r.string("header", c.header).toLowerCase();
   if (!isName(c.header, 64, true)) r.fail("header", "expected a header name (letters, digits, - _ .), got \"" + c.header + "\"");
   c.sources = readSources(r);
+  if (c.sources.length == 0 && r.has("sources")) r.fail("sources", "empty: no incoming budget could ever be read; say \"incoming\": \"ignore\" instead");
   c.incoming = <Incoming>INCOMING_NAMES.indexOf(r.oneOf("incoming", "shorten", INCOMING_NAMES));
   c.maxMs = r.u32("maxMs", c.maxMs, 1, MAX_BUDGET_MS);
   c.minMs = r.u32("minMs", c.minMs, 1, MAX_BUDGET_MS);
@@ -90,6 +91,7 @@ export function parseConfig(r: ConfigReader): DeadlineConfig | null {
   if (c.defaultMs > c.maxMs) r.fail("defaultMs", c.defaultMs.toString() + " is above maxMs " + c.maxMs.toString());
   c.destination = Destination.read(r);
   readRules(r, c);
+  checkMargin(r, c);
   c.enforce = r.bool("enforce", true);
 
   const x = r.object("crossHop");
@@ -135,7 +137,34 @@ function readRules(r: ConfigReader, c: DeadlineConfig): void {
     if (prefix.length > 0 && prefix.charCodeAt(0) != 0x2f) o.fail("prefix", "expected a path starting with \"/\", got \"" + prefix + "\"");
     if (destination.length > 0) c.rulesUseDestination = true;
     if (prefix.length > 0) c.rulesUsePath = true;
-    c.defaults.push(new DefaultRule(destination, prefix, ms));
+    const rule = new DefaultRule(destination, prefix, ms);
+    for (let j: i32 = 0; j < c.defaults.length; j++) {
+      if (!covers(c.defaults[j], rule)) continue;
+      o.fail("prefix", "never matched: defaults[" + j.toString() + "] (first match wins) already takes every request it would");
+      break;
+    }
+    c.defaults.push(rule);
+  }
+}
+
+/** True when every request `later` matches is already taken by `earlier`. */
+function covers(earlier: DefaultRule, later: DefaultRule): bool {
+  if (earlier.destination.length > 0 && earlier.destination != later.destination) return false;
+  return earlier.prefix.length == 0 || later.prefix.startsWith(earlier.prefix);
+}
+
+/**
+ * A budget that marginMs leaves below minMs is spent on arrival: every request it applies to would be answered 504.
+ * Refused for maxMs (every request), defaultMs and each rule's ms, naming the fields.
+ */
+function checkMargin(r: ConfigReader, c: DeadlineConfig): void {
+  const least = <u64>c.marginMs + <u64>c.minMs;
+  const why = " leaves less than minMs " + c.minMs.toString() + " after marginMs " + c.marginMs.toString() + ": every request it applies to would be answered 504";
+  if (<u64>c.maxMs < least) r.fail("marginMs", "maxMs " + c.maxMs.toString() + why);
+  if (c.defaultMs != 0 && <u64>c.defaultMs < least) r.fail("marginMs", "defaultMs " + c.defaultMs.toString() + why);
+  for (let i: i32 = 0; i < c.defaults.length; i++) {
+    const ms = c.defaults[i].ms;
+    if (<u64>ms < least) r.fail("marginMs", "defaults[" + i.toString() + "].ms " + ms.toString() + why);
   }
 }
 

@@ -92,6 +92,16 @@ export function defaultFor(rules: DefaultRule[], destination: string, path: stri
 
 // ---------------------------------------------------------------- the decision
 
+/** Which router header carries the time left. */
+export enum TimeoutHeader {
+  /** None (no deadline, or a dry run). */
+  None = 0,
+  /** `x-envoy-upstream-rq-timeout-ms`: replaces the route's timeout, so only a bound the operator gave goes there. */
+  Global = 1,
+  /** `x-envoy-upstream-rq-per-try-timeout-ms`: can only lower the route's timeout (each attempt gets it). */
+  PerTry = 2,
+}
+
 /** What this hop does with one request. */
 export class Decision {
   source: BudgetSource = BudgetSource.None;
@@ -99,47 +109,75 @@ export class Decision {
   deadlineMs: i64 = NONE;
   /** Time left for the next hop: deadline - now - margin (may be negative). */
   leftMs: i64 = 0;
-  /** The incoming ask was cut (to maxMs, or to the default under `incoming: shorten`). */
+  /** The incoming ask was cut (to maxMs, or to the operator's bound under `incoming: shorten`). */
   clamped: bool = false;
   /** leftMs is below minMs: answer 504 (when enforcing). */
   expired: bool = false;
+  /** The deadline came from a caller (a header, or a table entry a caller's budget set), below the operator's bound. */
+  callerBound: bool = false;
+  /** The router header to set (enforcing only). */
+  timeout: TimeoutHeader = TimeoutHeader.None;
 }
 
 /**
- * Combines what is known into the deadline and the time left.
- *   incomingMs   the first valid incoming budget (NONE if none), as read from `incomingSource`
- *   defaultMs    the default for this request (0 = none)
+ * Combines what is known into the deadline, the time left and the router header to set.
+ *   incomingMs   the smallest valid incoming budget (NONE if none), from `incomingSource`
+ *   defaultMs    the operator's default for this request (0 = none: the route's own timeout is the bound)
  *   tableMs      the absolute deadline found in the cross-hop table (NONE if none)
+ *   tableCaller  that entry's deadline was a caller's budget (not the recording hop's default)
  *   originMs     when the request's first byte arrived (request.time), the budget's time zero
- * The earlier of the incoming deadline and the table's wins (a deadline only shrinks along a path);
- * the default applies when neither exists, and under `incoming: shorten` it also caps the incoming ask.
+ * The earlier of the incoming deadline and the table's is the ask (a deadline only shrinks along a path). Under
+ * `shorten` the ask only ever lowers the operator's bound: the default when one applies (the router header then
+ * replaces the route's timeout with something at or below what the operator set), else the route's own timeout (the
+ * per-try header, which Envoy never lets exceed it). Under `trust` the ask is itself taken as the operator's bound.
  */
 export function decide(c: DeadlineConfig, incomingMs: i64, incomingSource: BudgetSource, defaultMs: u32,
-                       tableMs: i64, originMs: i64, nowMs: i64): Decision {
+                       tableMs: i64, tableCaller: bool, originMs: i64, nowMs: i64): Decision {
   const d = new Decision();
-  let deadline: i64 = NONE;
+  let ask: i64 = NONE;
+  let askCaller = false;
   if (incomingMs != NONE && c.incoming != Incoming.Ignore) {
     let budget = incomingMs;
-    if (c.incoming == Incoming.Shorten && defaultMs != 0 && budget > <i64>defaultMs) {
-      budget = <i64>defaultMs;
-      d.clamped = true;
-    }
     if (budget > <i64>c.maxMs) {
       budget = <i64>c.maxMs;
       d.clamped = true;
     }
-    deadline = originMs + budget;
+    ask = originMs + budget;
+    askCaller = true;
     d.source = incomingSource;
   }
-  if (tableMs != NONE && (deadline == NONE || tableMs < deadline)) {
-    deadline = tableMs;
+  if (tableMs != NONE && (ask == NONE || tableMs < ask)) {
+    ask = tableMs;
+    askCaller = tableCaller;
     d.source = BudgetSource.RequestId;
   }
-  if (deadline == NONE && defaultMs != 0) {
-    deadline = originMs + <i64>min<u32>(defaultMs, c.maxMs);
+  const bound: i64 = defaultMs != 0 ? originMs + <i64>min<u32>(defaultMs, c.maxMs) : NONE;
+  let deadline: i64 = NONE;
+  if (ask == NONE) {
+    if (bound == NONE) return d;
+    deadline = bound;
     d.source = BudgetSource.Default;
+    d.timeout = TimeoutHeader.Global;
+  } else if (bound == NONE) {
+    deadline = ask;
+    d.callerBound = askCaller;
+    d.timeout = c.incoming == Incoming.Trust ? TimeoutHeader.Global : TimeoutHeader.PerTry;
+  } else if (ask < bound) {
+    deadline = ask;
+    d.callerBound = askCaller;
+    d.timeout = TimeoutHeader.Global;
+  } else if (c.incoming == Incoming.Trust) {
+    deadline = ask;
+    d.timeout = TimeoutHeader.Global;
+  } else {
+    deadline = bound;
+    if (ask > bound) d.clamped = true;
+    d.timeout = TimeoutHeader.Global;
   }
-  if (deadline == NONE) return d;
+  if (!c.enforce) {
+    d.timeout = TimeoutHeader.None;
+    d.callerBound = false;
+  }
   d.deadlineMs = deadline;
   d.leftMs = deadline - nowMs - <i64>c.marginMs;
   d.expired = d.leftMs < <i64>c.minMs;
@@ -151,16 +189,39 @@ export function decide(c: DeadlineConfig, incomingMs: i64, incomingSource: Budge
 // `slots` slots in `slots / 4` shared-data keys `resilience.deadline.<table>.<k>`, each a 64-byte value:
 //
 //   offset 0           16          32          48          64
-//          | slot 0    | slot 1    | slot 2    | slot 3    |     slot = u64 id hash (0: free) | i64 deadline ms
+//          | slot 0    | slot 1    | slot 2    | slot 3    |     slot = u64 id hash (0: free) | u64 entry
 //
-// A request id hashes to one key; within it, a slot holding the same hash is updated, else a free or expired one
-// (deadline + grace in the past) is taken, else the slot with the earliest deadline is overwritten (an eviction).
-// Nothing is ever deleted (ABI 0.2.1 has no delete): the key count is fixed by configuration.
+//   entry   bits 0-47 deadline ms since the epoch | bits 48-55 holders (requests in flight with this id) | bit 56 caller
+//
+// A request id hashes to one key. Within it, a live slot of the same id keeps the earlier deadline and gains a holder;
+// else a free or stale slot (deadline + grace in the past) is taken; else the record is refused (counted): a live
+// entry is never pushed out, so a caller holding many long budgets cannot evict anyone else's. A holder releases only
+// a slot whose deadline is at or before its own (so never an entry recorded after its own went stale), and the slot
+// is freed only when its last holder leaves. Nothing is ever deleted (ABI 0.2.1 has no delete): the key count is fixed.
 
 // @ts-ignore: decorator
 @inline const SLOT_BYTES: i32 = 16;
 // @ts-ignore: decorator
 @inline export const KEY_BYTES: i32 = SLOT_BYTES * <i32>SLOTS_PER_KEY;
+// @ts-ignore: decorator
+@inline const DEADLINE_MASK: u64 = 0xffff_ffff_ffff;
+// @ts-ignore: decorator
+@inline const HOLDER_SHIFT: u64 = 48;
+// @ts-ignore: decorator
+@inline const MAX_HOLDERS: u64 = 0xff;
+// @ts-ignore: decorator
+@inline const CALLER_BIT: u64 = <u64>1 << 56;
+
+/** An entry word: deadline, holders (saturating at 255: then kept until stale), caller flag. */
+@inline export function packEntry(deadlineMs: i64, holders: u64, caller: bool): u64 {
+  return (<u64>deadlineMs & DEADLINE_MASK) | (min<u64>(holders, MAX_HOLDERS) << HOLDER_SHIFT) | (caller ? CALLER_BIT : 0);
+}
+/** The deadline of an entry word (ms since the epoch). */
+@inline export function entryDeadline(e: u64): i64 { return <i64>(e & DEADLINE_MASK); }
+/** Requests in flight holding the entry. */
+@inline export function entryHolders(e: u64): u64 { return (e >> HOLDER_SHIFT) & MAX_HOLDERS; }
+/** True when the entry's deadline was a caller's budget (not the recording hop's default). */
+@inline export function entryCaller(e: u64): bool { return (e & CALLER_BIT) != 0; }
 
 /** FNV-1a (64-bit) of the request id's UTF-16 code units, mixed by MurmurHash3's finalizer; never 0 (a free slot). */
 export function hashRequestId(id: string): u64 {
@@ -192,75 +253,104 @@ export function bucketOf(stored: ArrayBuffer | null): ArrayBuffer {
 @inline function hashAt(b: ArrayBuffer, i: i32): u64 {
   return load<u64>(changetype<usize>(b) + <usize>(i * SLOT_BYTES));
 }
-@inline function deadlineAt(b: ArrayBuffer, i: i32): i64 {
-  return load<i64>(changetype<usize>(b) + <usize>(i * SLOT_BYTES + 8));
+@inline function entryAt(b: ArrayBuffer, i: i32): u64 {
+  return load<u64>(changetype<usize>(b) + <usize>(i * SLOT_BYTES + 8));
 }
-@inline function setSlot(b: ArrayBuffer, i: i32, hash: u64, deadlineMs: i64): void {
+@inline function setSlot(b: ArrayBuffer, i: i32, hash: u64, entry: u64): void {
   store<u64>(changetype<usize>(b) + <usize>(i * SLOT_BYTES), hash);
-  store<i64>(changetype<usize>(b) + <usize>(i * SLOT_BYTES + 8), deadlineMs);
+  store<u64>(changetype<usize>(b) + <usize>(i * SLOT_BYTES + 8), entry);
 }
 @inline function isStale(deadlineMs: i64, nowMs: i64, graceMs: i64): bool {
   return deadlineMs + graceMs < nowMs;
 }
 
-/** The deadline stored for `hash`, or NONE when absent or stale (deadline + grace already past). */
-export function findSlot(b: ArrayBuffer, hash: u64, nowMs: i64, graceMs: i64): i64 {
+/** The entry stored for `hash`, or 0 when absent or stale (deadline + grace already past). */
+export function findSlot(b: ArrayBuffer, hash: u64, nowMs: i64, graceMs: i64): u64 {
   for (let i: i32 = 0; i < <i32>SLOTS_PER_KEY; i++) {
     if (hashAt(b, i) != hash) continue;
-    const d = deadlineAt(b, i);
-    return isStale(d, nowMs, graceMs) ? NONE : d;
+    const e = entryAt(b, i);
+    return isStale(entryDeadline(e), nowMs, graceMs) ? 0 : e;
   }
-  return NONE;
+  return 0;
 }
 
 /** How a put changed the bucket (the occupancy gauge moves by +1 for Added only). */
 export enum PutOutcome {
+  /** A free slot was taken. */
   Added = 0,
-  Updated = 1,
+  /** A live entry of the same id gained a holder (and the earlier deadline). */
+  Joined = 1,
+  /** A stale slot was reused. */
   ReusedStale = 2,
-  Evicted = 3,
+  /** Every slot of the key holds a live entry of another id: nothing written. */
+  Full = 3,
 }
 
-/** Writes hash -> deadline into the bucket (in place). */
-export function putSlot(b: ArrayBuffer, hash: u64, deadlineMs: i64, nowMs: i64, graceMs: i64): PutOutcome {
+/** Records hash -> deadline in the bucket (in place, unless Full). */
+export function putSlot(b: ArrayBuffer, hash: u64, deadlineMs: i64, caller: bool, nowMs: i64, graceMs: i64): PutOutcome {
   let free: i32 = -1;
   let stale: i32 = -1;
-  let earliest: i32 = 0;
   for (let i: i32 = 0; i < <i32>SLOTS_PER_KEY; i++) {
     const h = hashAt(b, i);
-    if (h == hash) {
-      setSlot(b, i, hash, deadlineMs);
-      return PutOutcome.Updated;
-    }
     if (h == 0) {
       if (free < 0) free = i;
       continue;
     }
-    const d = deadlineAt(b, i);
+    const e = entryAt(b, i);
+    const d = entryDeadline(e);
+    if (h == hash) {
+      if (isStale(d, nowMs, graceMs)) {
+        setSlot(b, i, hash, packEntry(deadlineMs, 1, caller));
+        return PutOutcome.ReusedStale;
+      }
+      const holders = entryHolders(e);
+      const more = holders < MAX_HOLDERS ? holders + 1 : holders;
+      // The earlier deadline stands: a duplicate id can shorten the entry, never lengthen it.
+      setSlot(b, i, hash, deadlineMs < d ? packEntry(deadlineMs, more, caller) : packEntry(d, more, entryCaller(e)));
+      return PutOutcome.Joined;
+    }
     if (stale < 0 && isStale(d, nowMs, graceMs)) stale = i;
-    if (d < deadlineAt(b, earliest)) earliest = i; // only consulted when no slot is free
   }
   if (free >= 0) {
-    setSlot(b, free, hash, deadlineMs);
+    setSlot(b, free, hash, packEntry(deadlineMs, 1, caller));
     return PutOutcome.Added;
   }
   if (stale >= 0) {
-    setSlot(b, stale, hash, deadlineMs);
+    setSlot(b, stale, hash, packEntry(deadlineMs, 1, caller));
     return PutOutcome.ReusedStale;
   }
-  setSlot(b, earliest, hash, deadlineMs);
-  return PutOutcome.Evicted;
+  return PutOutcome.Full;
 }
 
-/** Frees the slot holding exactly (hash, deadline); false when another request has taken it since. */
-export function releaseSlot(b: ArrayBuffer, hash: u64, deadlineMs: i64): bool {
+/** What a release did. */
+export enum ReleaseOutcome {
+  /** No slot of this id at or before the releaser's deadline: someone else's entry now, or already gone. */
+  NotHeld = 0,
+  /** Another request with the same id still holds it. */
+  Left = 1,
+  /** The last holder left: the slot is free. */
+  Freed = 2,
+  /** The holder count saturated: the entry stays until stale. */
+  Saturated = 3,
+}
+
+/** Drops one hold of the slot of `hash` recorded by a request whose own deadline was `deadlineMs` (in place). */
+export function releaseSlot(b: ArrayBuffer, hash: u64, deadlineMs: i64): ReleaseOutcome {
   for (let i: i32 = 0; i < <i32>SLOTS_PER_KEY; i++) {
-    if (hashAt(b, i) == hash && deadlineAt(b, i) == deadlineMs) {
+    if (hashAt(b, i) != hash) continue;
+    const e = entryAt(b, i);
+    const holders = entryHolders(e);
+    // A later deadline is an entry recorded after this request's own went stale: not this request's to release.
+    if (entryDeadline(e) > deadlineMs || holders == 0) return ReleaseOutcome.NotHeld;
+    if (holders >= MAX_HOLDERS) return ReleaseOutcome.Saturated;
+    if (holders == 1) {
       setSlot(b, i, 0, 0);
-      return true;
+      return ReleaseOutcome.Freed;
     }
+    setSlot(b, i, hash, packEntry(entryDeadline(e), holders - 1, entryCaller(e)));
+    return ReleaseOutcome.Left;
   }
-  return false;
+  return ReleaseOutcome.NotHeld;
 }
 
 /** Occupied slots of a bucket (stale ones included: they still take room until reused). */

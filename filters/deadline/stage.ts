@@ -12,7 +12,7 @@
  * housekeeping tick (at most a second late); rare events (rejections, clamps, malformed values, evictions) at once.
  */
 import { Stage, StageStream } from "../../assembly/stage";
-import { StreamView, ResponseFlag, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
+import { StreamView, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { Str, HeaderPair, getSharedData, setSharedData, incrementMetric, log, logEnabled, nowMs as hostNowMs, casFor } from "../../assembly/host";
 import { ConfigReader } from "../../assembly/config";
@@ -20,8 +20,9 @@ import { LogLevel, GrpcStatus } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { DeadlineConfig, CrossHop, Incoming, Source, SOURCE_NAMES, FILTER_NAME, SLOTS_PER_KEY, parseConfig } from "./config";
 import {
-  BudgetSource, BUDGET_SOURCE_LABELS, NONE, PutOutcome, bucketOf, decide, defaultFor, findSlot,
-  formatGrpcTimeout, hashRequestId, isGrpc, keyIndexOf, parseGrpcTimeout, parseMillis, putSlot, releaseSlot,
+  BudgetSource, BUDGET_SOURCE_LABELS, NONE, PutOutcome, ReleaseOutcome, TimeoutHeader, bucketOf, decide, defaultFor,
+  entryCaller, entryDeadline, findSlot, formatGrpcTimeout, hashRequestId, isGrpc, keyIndexOf, parseGrpcTimeout,
+  parseMillis, putSlot, releaseSlot,
 } from "./core";
 
 /** Bounded CAS retries when two workers write the same key at the same moment. */
@@ -31,10 +32,8 @@ import {
 const H_GRPC_TIMEOUT = new Str("grpc-timeout");
 const H_ENVOY_EXPECTED = new Str("x-envoy-expected-rq-timeout-ms");
 const H_UPSTREAM_TIMEOUT = new Str("x-envoy-upstream-rq-timeout-ms");
+const H_PER_TRY_TIMEOUT = new Str("x-envoy-upstream-rq-per-try-timeout-ms");
 const NO_HEADERS = new Array<HeaderPair>();
-/** Outcomes after which the app may still be working on the request: upstream timeout, downstream went away. */
-// @ts-ignore: decorator
-@inline const KEEP_AFTER: i64 = ResponseFlag.UPSTREAM_TIMEOUT | ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION;
 
 /** A metric change summed on this worker and handed to Envoy on the housekeeping tick: no host call per request. */
 @final class Tally {
@@ -67,7 +66,7 @@ export class DeadlineStage extends Stage {
   hits: Tally | null = null;
   misses: Tally | null = null;
   records: Tally | null = null;
-  evictions: Counter | null = null;
+  full: Counter | null = null;
   slotsUsed: Tally | null = null;
   /** Every Tally, for the tick. */
   private readonly tallies: Tally[] = [];
@@ -97,7 +96,7 @@ export class DeadlineStage extends Stage {
       this.misses = this.tally(new Counter(series(rep, "", "crosshop_misses_total")).id);
     } else if (c.crossHop == CrossHop.Record) {
       this.records = this.tally(new Counter(series(rep, "", "crosshop_records_total")).id);
-      this.evictions = new Counter(series(rep, "", "crosshop_evictions_total"));
+      this.full = new Counter(series(rep, "", "crosshop_full_total"));
       this.slotsUsed = this.tally(new Gauge(series(rep, "", "crosshop_slots_used")).id);
     }
     // Only "record" keeps per-request state (what to release at completion); the others share one stream object.
@@ -139,39 +138,43 @@ export class DeadlineStage extends Stage {
     return key;
   }
 
-  /** The recorded deadline of the inbound request with this id hash, or NONE. */
-  lookup(hash: u64, nowMs: i64): i64 {
+  /** The recorded entry (core.ts: deadline, holders, caller bit) of the inbound request with this id hash, or 0. */
+  lookup(hash: u64, nowMs: i64): u64 {
     const cur = getSharedData(this.keyFor(hash));
-    if (cur === null) return NONE;
+    if (cur === null) return 0;
     return findSlot(bucketOf(cur.data), hash, nowMs, <i64>this.config.graceMs);
   }
 
-  /** Records hash -> deadline; false when CAS kept failing. */
-  record(hash: u64, deadlineMs: i64, nowMs: i64): bool {
+  /** Records hash -> deadline; false when the key was full of live entries or CAS kept failing. */
+  record(hash: u64, deadlineMs: i64, caller: bool, nowMs: i64): bool {
     const key = this.keyFor(hash);
     for (let i: i32 = 0; i < CAS_RETRIES; i++) {
       const cur = getSharedData(key);
       const b = bucketOf(cur !== null ? cur.data : null);
-      const outcome = putSlot(b, hash, deadlineMs, nowMs, <i64>this.config.graceMs);
+      const outcome = putSlot(b, hash, deadlineMs, caller, nowMs, <i64>this.config.graceMs);
+      if (outcome == PutOutcome.Full) {
+        changetype<Counter>(this.full).inc();
+        return false;
+      }
       if (!setSharedData(key, b, casFor(cur))) continue;
       changetype<Tally>(this.records).add(1);
       if (outcome == PutOutcome.Added) changetype<Tally>(this.slotsUsed).add(1);
-      else if (outcome == PutOutcome.Evicted) changetype<Counter>(this.evictions).inc();
       return true;
     }
     return false;
   }
 
-  /** Frees the slot of a finished request, unless another request has taken it since. */
+  /** Drops a finished request's hold on its slot; the slot is freed when no other request with its id holds it. */
   release(hash: u64, deadlineMs: i64): void {
     const key = this.keyFor(hash);
     for (let i: i32 = 0; i < CAS_RETRIES; i++) {
       const cur = getSharedData(key);
       if (cur === null) return;
       const b = bucketOf(cur.data);
-      if (!releaseSlot(b, hash, deadlineMs)) return;
+      const outcome = releaseSlot(b, hash, deadlineMs);
+      if (outcome == ReleaseOutcome.NotHeld || outcome == ReleaseOutcome.Saturated) return;
       if (setSharedData(key, b, cur.cas)) {
-        changetype<Tally>(this.slotsUsed).add(-1);
+        if (outcome == ReleaseOutcome.Freed) changetype<Tally>(this.slotsUsed).add(-1);
         return;
       }
     }
@@ -197,18 +200,22 @@ class DeadlineStream extends StageStream {
     // 0: no stage of this module asked the context for the clock (see usesClock); read it here, once.
     const nowMs = now != 0 ? now : hostNowMs();
 
-    // 1. The first incoming budget that parses, in the configured order.
+    // 1. The smallest incoming budget of all sources present: a caller cannot hide a short one behind a long one.
+    //    A malformed value is ignored (counted) and the others are still read.
     let incoming: i64 = NONE;
     let from = BudgetSource.None;
     if (c.incoming != Incoming.Ignore) {
       const sources = c.sources;
-      for (let i: i32 = 0, n: i32 = sources.length; i < n && incoming == NONE; i++) {
+      for (let i: i32 = 0, n: i32 = sources.length; i < n; i++) {
         const s = unchecked(sources[i]);
         const value = view.requestHeader(unchecked(stage.sourceHeaders[i]));
         if (value === null) continue;
-        incoming = s == Source.GrpcTimeout ? parseGrpcTimeout(value) : parseMillis(value);
-        if (incoming != NONE) {
-          from = <BudgetSource>s;
+        const ms = s == Source.GrpcTimeout ? parseGrpcTimeout(value) : parseMillis(value);
+        if (ms != NONE) {
+          if (incoming == NONE || ms < incoming) {
+            incoming = ms;
+            from = <BudgetSource>s;
+          }
         } else {
           unchecked(stage.malformed[<i32>s]).inc();
           if (logEnabled(LogLevel.Debug)) {
@@ -220,20 +227,24 @@ class DeadlineStream extends StageStream {
 
     // 2. The inbound request's deadline, for the app's outbound call.
     let table: i64 = NONE;
+    let tableCaller = false;
     let hash: u64 = 0;
     if (c.crossHop != CrossHop.Off) {
       const id = view.requestHeader(H_REQUEST_ID);
       if (id !== null && id.length > 0) hash = hashRequestId(id);
       if (c.crossHop == CrossHop.Lookup) {
-        if (hash != 0) table = stage.lookup(hash, nowMs);
+        const entry = hash != 0 ? stage.lookup(hash, nowMs) : 0;
+        if (entry != 0) {
+          table = entryDeadline(entry);
+          tableCaller = entryCaller(entry);
+        }
         changetype<Tally>(table != NONE ? stage.hits : stage.misses).add(1);
       }
     }
 
-    // 3. The default for this destination / path: needed when nothing else is known, or to cap a "shorten" ask.
+    // 3. The operator's default for this destination / path: the bound an incoming ask may only shorten.
     let def = c.defaultMs;
-    const needDefault = incoming == NONE ? table == NONE : c.incoming == Incoming.Shorten;
-    if (needDefault && c.defaults.length > 0) {
+    if (c.defaults.length > 0) {
       const dest = c.rulesUseDestination ? c.destination.of(view) : "";
       let path = "";
       if (c.rulesUsePath) {
@@ -244,7 +255,7 @@ class DeadlineStream extends StageStream {
     }
 
     const t0 = view.requestTimeNs();
-    const d = decide(c, incoming, from, def, table, t0 > 0 ? t0 / 1_000_000 : nowMs, nowMs);
+    const d = decide(c, incoming, from, def, table, tableCaller, t0 > 0 ? t0 / 1_000_000 : nowMs, nowMs);
     unchecked(stage.budgets[<i32>d.source]).add(1);
     if (d.clamped) stage.clamps.inc();
     if (d.source == BudgetSource.None) {
@@ -266,23 +277,31 @@ class DeadlineStream extends StageStream {
       }
     }
 
-    if (c.crossHop == CrossHop.Record && hash != 0 && stage.record(hash, d.deadlineMs, nowMs)) {
+    if (c.crossHop == CrossHop.Record && hash != 0 && stage.record(hash, d.deadlineMs, d.callerBound, nowMs)) {
       this.recordedHash = hash;
       this.recordedDeadline = d.deadlineMs;
     }
     const left = d.leftMs > 0 ? d.leftMs : 0;
     const text = left.toString();
     view.setRequestHeader(stage.header, text);
-    if (c.enforce) view.setRequestHeader(H_UPSTREAM_TIMEOUT, text);
+    if (d.timeout == TimeoutHeader.Global) {
+      view.setRequestHeader(H_UPSTREAM_TIMEOUT, text);
+    } else if (d.timeout == TimeoutHeader.PerTry) {
+      view.setRequestHeader(H_PER_TRY_TIMEOUT, text);
+      // An internal caller's own whole-request timeout would replace the route's: a caller only ever shortens it.
+      if (view.requestHeader(H_UPSTREAM_TIMEOUT) !== null) view.removeRequestHeader(H_UPSTREAM_TIMEOUT);
+    }
+    if (d.callerBound) view.setCallerBudget(left);
     if (grpc) view.setRequestHeader(H_GRPC_TIMEOUT, formatGrpcTimeout(left));
     return true;
   }
 
   onComplete(view: StreamView, _now: i64): void {
     if (this.recordedHash == 0) return;
-    // Cut short by the deadline or by the caller leaving: the app may still be working on it, so the entry stays
-    // (its late outbound calls are refused) until deadline + graceMs. Answered: the slot is free again.
-    if ((view.responseFlags() & KEEP_AFTER) != 0) return;
+    // Only a stream that ended without any response flag was answered by the app: its hold is dropped. Cut short by
+    // the deadline (UT), the caller leaving (DC) or resetting its stream (DR), or anything else, the app may still be
+    // working on it, so the entry stays (its late outbound calls get the recorded deadline) until deadline + graceMs.
+    if (view.responseFlags() != 0) return;
     this.stage.release(this.recordedHash, this.recordedDeadline);
   }
 }

@@ -123,12 +123,99 @@ for (const file of ["deadline.wasm", "deadline.debug.wasm"]) {
       assert.equal(sent(send(only.host, only.vm, { "x-envoy-expected-rq-timeout-ms": "420" }), H), undefined, "not listed: no budget");
     });
 
-    test("sources are read in the configured order and a malformed one falls through to the next", () => {
+    test("the smallest budget of all present sources wins, and a malformed one does not stop the others being read", () => {
+      // Was "the first source in the configured order wins": a caller could hide a short grpc-timeout behind a long header.
       const { host, vm } = start({ incoming: "trust", sources: ["grpc-timeout", "header"] });
-      assert.equal(sent(send(host, vm, { [H]: "300", "grpc-timeout": "2S" }), H), "2000");
+      assert.equal(sent(send(host, vm, { [H]: "300", "grpc-timeout": "2S" }), H), "300");
       assert.equal(sent(send(host, vm, { [H]: "300", "grpc-timeout": "2 S" }), H), "300");
-      assert.equal(tallied(host, stat("budgets_total", "inbound", "header")), 1n);
+      assert.equal(sent(send(host, vm, { [H]: "15000", "grpc-timeout": "100m" }), H), "100");
+      assert.equal(tallied(host, stat("budgets_total", "inbound", "header")), 2n);
       assert.equal(tallied(host, stat("budgets_total", "inbound", "grpc-timeout")), 1n);
+      const all = start({ incoming: "shorten" });
+      const cases: Array<[Record<string, string>, string, string]> = [
+        [{ [H]: "15000", "grpc-timeout": "100m" }, "100", "grpc-timeout"],
+        [{ [H]: "bad", "grpc-timeout": "250m", "x-envoy-expected-rq-timeout-ms": "90" }, "90", "envoy-expected"],
+        [{ [H]: "70", "grpc-timeout": "5x", "x-envoy-expected-rq-timeout-ms": "900" }, "70", "header"],
+        [{ [H]: "", "grpc-timeout": "", "x-envoy-expected-rq-timeout-ms": "400" }, "400", "envoy-expected"],
+      ];
+      for (const [headers, left] of cases) assert.equal(sent(send(all.host, all.vm, headers), H), left, JSON.stringify(headers));
+      assert.equal(all.host.counter(stat("malformed_total", "inbound", "header")), 2n);
+      assert.equal(all.host.counter(stat("malformed_total", "inbound", "grpc-timeout")), 2n);
+      assert.equal(tallied(all.host, stat("budgets_total", "inbound", "envoy-expected")), 2n);
+    });
+
+    describe("a caller can only shorten the operator's bound", () => {
+      const UPSTREAM = "x-envoy-upstream-rq-timeout-ms";
+      const PER_TRY = "x-envoy-upstream-rq-per-try-timeout-ms";
+      const BUDGET = "resilience_caller_budget_ms";
+      const callerBudget = (s: Stream) => {
+        const v = s.filterState.get(BUDGET);
+        return v === undefined ? undefined : new TextDecoder().decode(v);
+      };
+
+      test("without a configured default the route's timeout stays the bound: only the per-try header, which Envoy never lets exceed it", () => {
+        const { host, vm } = start("{}");
+        const long = send(host, vm, { [H]: "15000" });
+        assert.equal(sent(long, PER_TRY), "15000");
+        assert.equal(sent(long, UPSTREAM), undefined, "never replaces the route's timeout");
+        assert.equal(sent(long, H), "15000");
+        assert.equal(callerBudget(long), "15000", "the caller's budget bounds the request (the classifier compares it with the duration)");
+        const short = send(host, vm, { [H]: "200" });
+        assert.equal(sent(short, PER_TRY), "200");
+        assert.equal(sent(short, UPSTREAM), undefined);
+      });
+
+      test("an internal caller's own whole-request timeout is removed when the per-try header carries its budget", () => {
+        const { host, vm } = start("{}");
+        const s = send(host, vm, { [H]: "500", [UPSTREAM]: "60000" });
+        assert.equal(sent(s, UPSTREAM), undefined);
+        assert.equal(sent(s, PER_TRY), "500");
+      });
+
+      test("with a default the caller's shorter budget replaces the route's timeout, a longer one gets the default", () => {
+        const { host, vm } = start({ defaultMs: 1000, marginMs: 5 });
+        const short = send(host, vm, { [H]: "200" });
+        assert.equal(sent(short, UPSTREAM), "195");
+        assert.equal(sent(short, PER_TRY), undefined);
+        assert.equal(callerBudget(short), "195");
+        const long = send(host, vm, { [H]: "15000" });
+        assert.equal(sent(long, UPSTREAM), "995");
+        assert.equal(sent(long, H), "995");
+        assert.equal(callerBudget(long), undefined, "the operator's bound applies");
+        const none = send(host, vm, {});
+        assert.equal(sent(none, UPSTREAM), "995");
+        assert.equal(callerBudget(none), undefined);
+        assert.equal(host.counter(stat("clamps_total")), 1n);
+      });
+
+      test("a rule's budget is the bound for requests it matches", () => {
+        const { host, vm } = start({ defaultMs: 1000, defaults: [{ prefix: "/reports/", ms: 5000 }] });
+        const s = send(host, vm, { ":path": "/reports/q3", [H]: "3000" });
+        assert.equal(sent(s, UPSTREAM), "3000");
+        assert.equal(callerBudget(s), "3000");
+        assert.equal(sent(send(host, vm, { ":path": "/reports/q3", [H]: "9000" }), UPSTREAM), "5000");
+        assert.equal(sent(send(host, vm, { ":path": "/", [H]: "3000" }), UPSTREAM), "1000");
+      });
+
+      test("under trust the incoming budget is the operator's: it may exceed the default (up to maxMs) and replaces the route's timeout", () => {
+        const { host, vm } = start({ incoming: "trust", defaultMs: 1000, maxMs: 5000 });
+        const long = send(host, vm, { [H]: "3000" });
+        assert.equal(sent(long, UPSTREAM), "3000");
+        assert.equal(callerBudget(long), undefined, "at or above the operator's default: the operator's bound");
+        const short = send(host, vm, { [H]: "300" });
+        assert.equal(sent(short, UPSTREAM), "300");
+        assert.equal(callerBudget(short), "300");
+        const noDefault = start({ incoming: "trust" });
+        assert.equal(sent(send(noDefault.host, noDefault.vm, { [H]: "15000" }), UPSTREAM), "15000");
+      });
+
+      test("in dry run nothing bounds the upstream, so no caller budget is published", () => {
+        const { host, vm } = start({ enforce: false, defaultMs: 1000 });
+        const s = send(host, vm, { [H]: "100" });
+        assert.equal(sent(s, UPSTREAM), undefined);
+        assert.equal(sent(s, PER_TRY), undefined);
+        assert.equal(callerBudget(s), undefined);
+      });
     });
 
     test("an ask above maxMs is clamped to maxMs and counted", () => {
@@ -290,19 +377,101 @@ for (const file of ["deadline.wasm", "deadline.debug.wasm"]) {
         assert.equal(flushed(host).gauge(stat("crosshop_slots_used")), 1n, "a stale slot occupies room until reused");
       });
 
-      test("the table keeps slots/4 keys of 64 bytes however many ids pass, evicting the earliest deadline when full", () => {
+      test("the table keeps slots/4 keys of 64 bytes however many ids pass, and refuses new ids when a key is full of live ones", () => {
+        // Was "evicting the earliest deadline when full": an entry is no longer pushed out by a newer one (see the next test).
         const { host, vms, out } = sidecar();
-        // 2,000 requests in flight at once on 16 slots: all of them recorded, at most 16 kept.
+        // 2,000 requests in flight at once on 16 slots: the first four of each key are recorded, the rest refused.
         for (let i = 0; i < 2000; i++) send(host, vms[i % 2]!, { [H]: String(1000 + i), "x-request-id": `id-${i}` });
         assert.deepEqual(keys(host).sort(), [0, 1, 2, 3].map((k) => TABLE_PREFIX + k));
         assert.deepEqual(host.sharedDataStore.keys(VM_ID).length, 4, "no other shared-data key");
         for (const k of keys(host)) assert.equal(host.sharedData(k)!.value.length, 64);
-        assert.equal(host.counter(stat("crosshop_evictions_total")), 2000n - 16n);
-        // The survivors of each key are the latest deadlines, so the latest id is found.
-        assert.equal(sent(send(host, vms[0]!, { "x-request-id": "id-1999" }, { root: out[0] }), H), String(1000 + 1999 - 5));
+        assert.equal(host.counter(stat("crosshop_full_total")), 2000n - 16n);
+        // The first id is still found, whatever came after it.
+        assert.equal(sent(send(host, vms[0]!, { "x-request-id": "id-0" }, { root: out[0] }), H), String(1000 - 5));
         assert.equal(host.counter(stat("crosshop_records_total")), 0n, "not handed to Envoy before the tick");
-        assert.equal(tallied(host, stat("crosshop_records_total")), 2000n);
+        assert.equal(tallied(host, stat("crosshop_records_total")), 16n);
         assert.equal(host.gauge(stat("crosshop_slots_used")), 16n);
+      });
+
+      test("a caller filling the table with long budgets cannot push out another request's entry", () => {
+        const { host, vms, out } = sidecar();
+        send(host, vms[0]!, { [H]: "300", "x-request-id": "victim" });
+        for (let i = 0; i < 500; i++) send(host, vms[1]!, { [H]: "10000", "x-request-id": `attacker-${i}` });
+        host.clock.advanceMs(100);
+        assert.equal(sent(send(host, vms[1]!, { "x-request-id": "victim" }, { root: out[1] }), H), "195", "300 - 100 - 5");
+        assert.ok(host.counter(stat("crosshop_full_total")) > 400n);
+      });
+
+      test("stale entries are reused before anything is refused", () => {
+        const { host, vms } = sidecar();
+        for (let i = 0; i < 200; i++) send(host, vms[0]!, { [H]: "100", "x-request-id": `old-${i}` });
+        assert.equal(host.counter(stat("crosshop_full_total")), 200n - 16n);
+        assert.equal(tallied(host, stat("crosshop_records_total")), 16n); // one second passes: deadline + grace not yet
+        host.clock.advanceMs(200); // deadline (100) + grace (1000) past: every entry stale
+        for (let i = 0; i < 200; i++) send(host, vms[1]!, { [H]: "100", "x-request-id": `new-${i}` });
+        assert.equal(host.counter(stat("crosshop_full_total")), 2n * (200n - 16n), "16 stale slots taken, then full again");
+        assert.equal(tallied(host, stat("crosshop_records_total")), 32n);
+        assert.equal(host.gauge(stat("crosshop_slots_used")), 16n);
+      });
+
+      test("a second request with the same id keeps the earlier deadline and does not release the first one's slot", () => {
+        const { host, vms, out } = sidecar();
+        const first = send(host, vms[0]!, { [H]: "3000", "x-request-id": "dup" });
+        const second = send(host, vms[1]!, { [H]: "9000", "x-request-id": "dup" });
+        assert.equal(flushed(host).gauge(stat("crosshop_slots_used")), 1n, "one slot, two holders");
+        assert.equal(sent(send(host, vms[0]!, { "x-request-id": "dup" }, { root: out[0] }), H), String(3000 - 1000 - 5));
+        complete(second); // the longer one finishes first: the first still holds the slot
+        assert.equal(sent(send(host, vms[1]!, { "x-request-id": "dup" }, { root: out[1] }), H), String(3000 - 1000 - 5));
+        assert.equal(flushed(host).gauge(stat("crosshop_slots_used")), 1n);
+        complete(first);
+        assert.equal(flushed(host).gauge(stat("crosshop_slots_used")), 0n, "the last holder frees it");
+        assert.equal(sent(send(host, vms[1]!, { "x-request-id": "dup" }, { root: out[1] }), H), "995", "gone: the default");
+      });
+
+      test("a shorter duplicate shortens the entry, and either may finish first", () => {
+        const { host, vms, out } = sidecar();
+        const first = send(host, vms[0]!, { [H]: "5000", "x-request-id": "dup" });
+        const second = send(host, vms[1]!, { [H]: "300", "x-request-id": "dup" });
+        assert.equal(sent(send(host, vms[0]!, { "x-request-id": "dup" }, { root: out[0] }), H), "295");
+        complete(first);
+        assert.equal(sent(send(host, vms[0]!, { "x-request-id": "dup" }, { root: out[0] }), H), "295", "still held by the second");
+        complete(second);
+        assert.equal(flushed(host).gauge(stat("crosshop_slots_used")), 0n);
+      });
+
+      test("a request finishing after its entry went stale and was re-recorded under its id does not release the new entry", () => {
+        const { host, vms, out } = sidecar({ ...INBOUND, enforce: false });
+        const old = send(host, vms[0]!, { [H]: "100", "x-request-id": "same" });
+        host.clock.advanceMs(1200); // stale
+        send(host, vms[1]!, { [H]: "3000", "x-request-id": "same" });
+        complete(old); // the dry run let it run long
+        assert.equal(sent(send(host, vms[0]!, { "x-request-id": "same" }, { root: out[0] }), H), "2995");
+        assert.equal(flushed(host).gauge(stat("crosshop_slots_used")), 1n);
+      });
+
+      test("a caller's reset (DR) or disconnect (DC) keeps the entry: the app's outbound call still gets the recorded deadline", () => {
+        for (const flags of [0x10000000n, 0x4000n, 0x4n]) {
+          const { host, vms, out } = sidecar();
+          const inbound = send(host, vms[0]!, { [H]: "800", "x-request-id": "req-1" });
+          host.clock.advanceMs(50);
+          complete(inbound, flags);
+          host.clock.advanceMs(150);
+          assert.equal(sent(send(host, vms[1]!, { "x-request-id": "req-1" }, { root: out[1] }), H), "595", `flags ${flags}`);
+          assert.equal(flushed(host).gauge(stat("crosshop_slots_used")), 1n);
+        }
+      });
+
+      test("a table entry from a caller's budget publishes the caller budget on the outbound call; one from the default does not", () => {
+        const shorten = { ...OUTBOUND, incoming: "shorten" };
+        const { host, vms, out } = sidecar({ ...INBOUND, incoming: "shorten" }, shorten);
+        send(host, vms[0]!, { [H]: "300", "x-request-id": "caller" });
+        send(host, vms[0]!, { "x-request-id": "operator" });
+        const a = send(host, vms[1]!, { "x-request-id": "caller" }, { root: out[1] });
+        assert.equal(sent(a, "x-envoy-upstream-rq-timeout-ms"), "295");
+        assert.equal(new TextDecoder().decode(a.filterState.get("resilience_caller_budget_ms")), "295");
+        const b = send(host, vms[1]!, { "x-request-id": "operator" }, { root: out[1] });
+        assert.equal(sent(b, "x-envoy-upstream-rq-timeout-ms"), "995");
+        assert.equal(b.filterState.get("resilience_caller_budget_ms"), undefined);
       });
 
       test("ten thousand answered requests leave the table empty and no larger", () => {
@@ -311,7 +480,7 @@ for (const file of ["deadline.wasm", "deadline.debug.wasm"]) {
         assert.equal(keys(host).length, 4);
         assert.equal(flushed(host).gauge(stat("crosshop_slots_used")), 0n);
         assert.equal(host.counter(stat("crosshop_records_total")), 10_000n);
-        assert.equal(host.counter(stat("crosshop_evictions_total")), 0n);
+        assert.equal(host.counter(stat("crosshop_full_total")), 0n);
       });
 
       test("record and lookup cost a bounded number of host calls", () => {
@@ -329,8 +498,9 @@ for (const file of ["deadline.wasm", "deadline.debug.wasm"]) {
         assert.equal(call.hostCallCount.proxy_increment_metric, undefined);
         assert.equal(call.hostCallCount.proxy_get_shared_data, 1);
         assert.equal(call.hostCallCount.proxy_set_shared_data, undefined);
-        assert.ok(total(inbound) <= 12, `inbound: ${JSON.stringify(inbound.hostCallCount)}`);
-        assert.ok(total(call) <= 10, `outbound: ${JSON.stringify(call.hostCallCount)}`);
+        // 15: every source is read (the smallest wins) and the caller's budget is published for the outcome classifier.
+        assert.ok(total(inbound) <= 15, `inbound: ${JSON.stringify(inbound.hostCallCount)}`);
+        assert.ok(total(call) <= 11, `outbound: ${JSON.stringify(call.hostCallCount)}`);
       });
     });
 
@@ -349,6 +519,15 @@ for (const file of ["deadline.wasm", "deadline.debug.wasm"]) {
         [{ crossHop: { mode: "both" } }, /field "crossHop\.mode"/],
         [{ crossHop: { table: "A B" } }, /field "crossHop\.table"/],
         [{ maxMS: 10 }, /unknown field "maxMS" \(did you mean "maxMs"\?\)/],
+        [{ defaultMs: 100, marginMs: 100 }, /field "marginMs": defaultMs 100 leaves less than minMs 1 after marginMs 100: every request it applies to would be answered 504/],
+        [{ defaultMs: 104, marginMs: 100, minMs: 5 }, /field "marginMs": defaultMs 104 leaves less than minMs 5 after marginMs 100/],
+        [{ maxMs: 50, marginMs: 50 }, /field "marginMs": maxMs 50 leaves less than minMs 1 after marginMs 50/],
+        [{ marginMs: 20, defaultMs: 1000, defaults: [{ prefix: "/a/", ms: 1000 }, { prefix: "/b/", ms: 20 }] },
+          /field "marginMs": defaults\[1\]\.ms 20 leaves less than minMs 1 after marginMs 20/],
+        [{ defaults: [{ prefix: "/api/", ms: 100 }, { prefix: "/api/v2/", ms: 900 }] },
+          /field "defaults\[1\]\.prefix": never matched: defaults\[0\] \(first match wins\) already takes every request it would/],
+        [{ defaults: [{ destination: "b.svc", ms: 100 }, { destination: "b.svc", prefix: "/x/", ms: 900 }] }, /field "defaults\[1\]\.prefix": never matched: defaults\[0\]/],
+        [{ sources: [] }, /field "sources": empty: no incoming budget could ever be read/],
       ];
       for (const [config, message] of bad) {
         const host = new Host({ vmId: VM_ID });
