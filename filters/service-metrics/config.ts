@@ -1,6 +1,7 @@
 /** service-metrics plugin configuration: a pure parser, bytes in, typed config or an error naming the field. */
 import { ConfigReader } from "../../assembly/config";
 import { Destination } from "../common/destination";
+import { quoteJson } from "../../assembly/json";
 
 export const FILTER_NAME = "service-metrics";
 
@@ -22,6 +23,17 @@ export class ServiceMetricsConfig {
   destinationNamespace: string = "unknown";
 }
 
+/** Workload labels exist only in Istio naming: setting them under the filter's own naming would be silently ignored. */
+const ISTIO_LABEL_KEYS: string[] = ["sourceWorkload", "sourceNamespace", "destinationWorkload", "destinationNamespace"];
+
+function checkIstioLabels(r: ConfigReader, c: ServiceMetricsConfig): void {
+  if (c.naming == Naming.Istio) return;
+  for (let i = 0; i < ISTIO_LABEL_KEYS.length; i++) {
+    const key = ISTIO_LABEL_KEYS[i];
+    if (r.has(key)) r.fail(key, "is an Istio label, used only with " + quoteJson(r.prefix + "naming") + " \"istio\" (it is \"resilience\"); remove it or set naming");
+  }
+}
+
 /** Parses the configuration; on error returns null and `r.error` names the field and quotes the value. */
 export function parseConfig(r: ConfigReader): ServiceMetricsConfig | null {
   const c = new ServiceMetricsConfig();
@@ -33,6 +45,7 @@ export function parseConfig(r: ConfigReader): ServiceMetricsConfig | null {
   c.sourceNamespace = r.string("sourceNamespace", "unknown");
   c.destinationWorkload = r.string("destinationWorkload", "unknown");
   c.destinationNamespace = r.string("destinationNamespace", "unknown");
+  checkIstioLabels(r, c);
   r.done();
   return r.error === null ? c : null;
 }

@@ -134,6 +134,7 @@ export function parseConfig(r: ConfigReader): TrafficSplitConfig | null {
   c.stickyBy = readStickyBy(r, c);
   c.rules = readRules(r, c);
   c.rollback = readRollback(r.object("rollback"));
+  checkTiming(r, c);
   c.destination = Destination.read(r);
   c.destinations = r.stringList("destinations", []);
   r.done();
@@ -291,12 +292,36 @@ function readRollback(r: ConfigReader): RollbackConfig {
   if (b.errorRate >= 1.0) r.fail("errorRate", "expected a rate below 1 (a canary cannot fail more than every request), got 1");
   b.minRequests = r.u32("minRequests", 20, 1, 1000000);
   b.margin = r.number("margin", 0.05, 0.0, 1.0);
+  if (b.margin >= 1.0) r.fail("margin", "expected a margin below 1 (a canary's error rate can never exceed the baseline's by 1 or more), got 1");
   b.windowMs = r.u32("windowMs", 10000, 1000, 600000);
   b.cooldownMs = r.u32("cooldownMs", 0, 0, 86400000);
   if (b.cooldownMs != 0 && b.cooldownMs < b.windowMs) {
     r.fail("cooldownMs", "expected 0 (stay rolled back) or at least windowMs (" + b.windowMs.toString() + "), got " + b.cooldownMs.toString());
   }
   return b;
+}
+
+/**
+ * Outcomes are counted in the bucket of the last sync and merged one syncIntervalMs later, so a window sees only its
+ * last windowMs - syncIntervalMs of traffic: a quarter is the most that leaves three quarters counted (checked while
+ * rollback is enabled). Ramps step at a
+ * sync, so a step interval below syncIntervalMs would silently step slower than configured.
+ */
+function checkTiming(r: ConfigReader, c: TrafficSplitConfig): void {
+  const sync = c.syncIntervalMs;
+  const window = c.rollback.windowMs;
+  if (c.rollback.enabled && sync > window / 4) {
+    r.fail("syncIntervalMs", "expected at most a quarter of " + quoteJson(r.prefix + "rollback.windowMs") + " (" + window.toString() +
+      " / 4 = " + (window / 4).toString() + "), got " + sync.toString() + "; outcomes merged later than that leave the window before a rollback can count them");
+  }
+  const subsets = c.subsets;
+  for (let i = 1; i < subsets.length; i++) {
+    const ramp = subsets[i].ramp;
+    if (ramp !== null && ramp.intervalMs < sync) {
+      r.fail("subsets[" + i.toString() + "].ramp.intervalMs", "expected at least " + quoteJson(r.prefix + "syncIntervalMs") + " (" + sync.toString() +
+        "), got " + ramp.intervalMs.toString() + "; ramps step only when the workers sync");
+    }
+  }
 }
 
 /** A lowercase HTTP header name made of token characters (no pseudo-headers). */
