@@ -1,0 +1,134 @@
+// Issue 10's attacks in a real Envoy at --concurrency 2: what a hostile caller sends (its own short deadline, other
+// spellings of a destination, made-up Hosts, a longer budget, withheld bodies, spoofed headers, dropped requests), and
+// that no breaker, budget or rollback moves on it. Each single module where the attack applies and the combined module,
+// on `{}` (a generated route table: tests/e2e/hostile/bootstrap.ts) and on the shipped configs.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { closeHttp, envoyModes, startEnvoy, type Envoy, type EnvoyMode } from "./../harness/index.js";
+import * as attack from "./hostile/attacks.js";
+import { clusterNames, writeBootstrap, type ChainFilter, type Service } from "./hostile/bootstrap.js";
+import { Farm, sendMany } from "./hostile/clients.js";
+
+after(closeHttp);
+
+/** The generated route table: one service per attack, each its own cluster (slow3s: a 1 s route timeout). */
+const SERVICES: Service[] = [
+  { name: "healthy60" }, { name: "spelled" }, { name: "squat" }, { name: "slow3s", timeoutMs: 1_000 }, { name: "hog" },
+  { name: "ts", headerRoute: { header: "x-traffic-subset", exact: "canary", cluster: "canary" } }, { name: "fail503" },
+  { name: "fb", headerRoute: { header: "x-breaker-fallback", cluster: "fallback" } }, { name: "slowok" },
+];
+const SHIPPED_COMBINED = { clusters: ["checkout-stable", "checkout-canary", "inventory", "payments"], config: "envoy-configs/resilience.yaml" };
+const CANARY = { "x-canary": "always" };
+
+/** Starts the upstreams and an Envoy for one target; returns the context its tests share. */
+function target(mode: EnvoyMode, setup: { chain?: ChainFilter[]; shipped?: { clusters: string[]; config: string }; internal?: boolean }) {
+  const ctx = {} as attack.Ctx;
+  before(async () => {
+    const clusters = setup.shipped ? setup.shipped.clusters : clusterNames(SERVICES);
+    ctx.farm = await Farm.start(clusters);
+    const config = setup.shipped ? setup.shipped.config : writeBootstrap(SERVICES, setup.chain!, { internalLoopback: setup.internal });
+    ctx.envoy = await startEnvoy({ config, clusters: ctx.farm.upstreams, concurrency: 2, mode });
+  });
+  after(async () => {
+    await ctx.envoy?.stop();
+    await ctx.farm?.close();
+  });
+  return ctx;
+}
+
+const single = (module: string, config = "{}"): ChainFilter[] => [{ module, config }];
+
+for (const mode of await envoyModes()) {
+  describe(`hostile callers against the combined module on {} (${mode} mode)`, () => {
+    const ctx = target(mode, { chain: single("resilience") });
+    test("a caller's own short deadline does not open the breaker", () => attack.shortDeadline(ctx, "healthy60"));
+    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "spelled", "spelled", 15));
+    test("a caller cannot extend its own deadline past the route's timeout", () => attack.extendDeadline(ctx, "slow3s", "slow3s", 1_000));
+    test("spoofed x-envoy timeout headers and an oversized deadline do not lengthen the timeout", () => attack.spoofedTimeouts(ctx, "slow3s", "slow3s", 1_000));
+    test("three withheld bodies do not hog the half-open breaker, which closes once the upstream recovers", () => attack.halfOpenHog(ctx, "hog"));
+    test("a client's x-traffic-subset picks no subset", () => attack.spoofedSubset(ctx, "ts", "ts", "ts-canary"));
+    test("callers dropping or resetting requests to a healthy slow upstream do not open the breaker", () => attack.callerResets(ctx, "slowok", "slowok", 12));
+    test("300 made-up Hosts do not squat the breaker, the budget or the metrics of a real destination", () =>
+      attack.squat(ctx, "squat", { breakerAttempts: 15, budget: true, metrics: true }));
+  });
+
+  describe(`hostile callers against the combined module on the shipped config (${mode} mode)`, () => {
+    const ctx = target(mode, { shipped: SHIPPED_COMBINED });
+    test("a caller's own short deadline neither opens the breaker nor drains the retry budget's success ratio", async () => {
+      await attack.shortDeadline(ctx, "inventory");
+      await attack.budgetRatioUntouched(ctx, "inventory", 200);
+    });
+    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "payments", "payments", 15, ["payments.", "PAYMENTS.:80"]));
+    test("a client's x-traffic-subset picks no subset for a sticky user of the stable subset", async () => {
+      const user = await attack.stableUser(ctx, "checkout", "checkout-stable");
+      await attack.spoofedSubset(ctx, "checkout", "checkout-stable", "checkout-canary", { "x-user-id": user });
+    });
+  });
+
+  describe(`a caller's short deadline against the shipped canary (${mode} mode)`, () => {
+    const ctx = target(mode, { shipped: SHIPPED_COMBINED });
+    test("a caller's own short deadline does not roll back a healthy canary", async () => {
+      ctx.farm.behave("checkout-canary", () => ({ latencyMs: 60 }));
+      const answers = await sendMany(25, ctx.envoy, "checkout", { headers: { ...CANARY, "x-resilience-deadline-ms": "10" } });
+      assert.deepEqual(answers.map((a) => a.status), Array(25).fill(504));
+      await attack.canaryNotRolledBack(ctx, "checkout", "checkout-canary", CANARY, 25);
+    });
+  });
+
+  describe(`dropped requests and longer budgets against the shipped config (${mode} mode)`, () => {
+    const ctx = target(mode, { shipped: SHIPPED_COMBINED });
+    test("callers dropping or resetting canary requests neither roll back the canary nor open its breaker", async () => {
+      await attack.callerResets(ctx, "checkout", "checkout-canary", 24, CANARY);
+      await attack.canaryNotRolledBack(ctx, "checkout", "checkout-canary", CANARY, 1);
+    });
+    test("a caller cannot extend the SLA budget (1 s) with a longer deadline or grpc-timeout", () => attack.extendDeadline(ctx, "inventory", "inventory", 1_000));
+    test("spoofed x-envoy timeout headers and an oversized deadline do not lengthen the SLA budget", () => attack.spoofedTimeouts(ctx, "inventory", "inventory", 1_000));
+  });
+
+  describe(`hostile callers against outlier-breaker on {} (${mode} mode)`, () => {
+    const ctx = target(mode, { chain: single("outlier-breaker") });
+    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "spelled", "spelled", 5));
+    test("three withheld bodies do not hog the half-open breaker, which closes once the upstream recovers", () => attack.halfOpenHog(ctx, "hog"));
+    test("callers dropping or resetting requests to a healthy slow upstream do not open the breaker", () => attack.callerResets(ctx, "slowok", "slowok", 12));
+    test("300 made-up Hosts do not squat the breaker of a real destination", () => attack.squat(ctx, "squat", { breakerAttempts: 5 }));
+  });
+
+  describe(`hostile callers against the shipped outlier-breaker config (${mode} mode)`, () => {
+    const ctx = target(mode, { shipped: { clusters: ["service-a", "service-b"], config: "envoy-configs/outlier-breaker.yaml" } });
+    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "service-b", "service-b", 5));
+  });
+
+  describe(`hostile callers against the chain deadline -> outlier-breaker on {} (${mode} mode)`, () => {
+    const ctx = target(mode, { chain: [...single("deadline"), ...single("outlier-breaker")] });
+    test("a caller's own short deadline does not open the breaker of the next module", () => attack.shortDeadline(ctx, "healthy60"));
+    test("callers dropping or resetting requests do not open the breaker of the next module", () => attack.callerResets(ctx, "slowok", "slowok", 12));
+  });
+
+  describe(`hostile callers against deadline on {} (${mode} mode)`, () => {
+    const ctx = target(mode, { chain: single("deadline") });
+    test("a caller cannot extend its own deadline past the route's timeout", () => attack.extendDeadline(ctx, "slow3s", "slow3s", 1_000));
+    test("spoofed x-envoy timeout headers and an oversized deadline do not lengthen the timeout", () => attack.spoofedTimeouts(ctx, "slow3s", "slow3s", 1_000));
+  });
+
+  describe(`hostile callers against retry-budget on {} behind a listener that trusts loopback peers (${mode} mode)`, () => {
+    const ctx = target(mode, { chain: single("retry-budget"), internal: true });
+    test("spoofed x-envoy retry headers do not raise retries past the budget's grant", () => attack.spoofedRetries(ctx, "fail503", 2));
+    test("300 made-up Hosts do not squat the budget directory", () => attack.squat(ctx, "squat", { budget: true }));
+  });
+
+  describe(`hostile callers against service-metrics on {} (${mode} mode)`, () => {
+    const ctx = target(mode, { chain: single("service-metrics") });
+    test("300 made-up Hosts leave the real destination its own series and the series bounded", () => attack.squat(ctx, "squat", { metrics: true }));
+  });
+
+  describe(`hostile callers against traffic-split (${mode} mode)`, () => {
+    const ctx = target(mode, { chain: single("traffic-split") });
+    test("on {}, a client's x-traffic-subset picks no subset", () => attack.spoofedSubset(ctx, "ts", "ts", "ts-canary"));
+  });
+
+  describe(`hostile callers against the breaker's fallback header (${mode} mode)`, () => {
+    const ctx = target(mode, { chain: single("outlier-breaker", '{"fallbackHeader": "x-breaker-fallback"}') });
+    test("a client's fallback header neither picks the fallback route nor bypasses an open breaker", () =>
+      attack.spoofedFallback(ctx, "fb", "fb-fallback", "x-breaker-fallback"));
+  });
+}
