@@ -53,10 +53,25 @@ export function parseConfig(r: ConfigReader): RetryBudgetConfig | null {
   c.trustClientHeaders = r.bool("trustClientHeaders", false);
   c.maxDestinations = r.u32("maxDestinations", 100, 1, 10000);
   c.syncIntervalMs = r.u32("syncIntervalMs", 100, 10, 10000);
+  checkContradictions(r, c);
   const bad = unknownCondition(c.retryOn);
   if (bad !== null) r.fail("retryOn", "unknown retry condition " + quoteJson(bad) + " in " + quoteJson(c.retryOn) + "; known: " + RETRY_ON_CONDITIONS.join(", "));
   r.done();
   return r.error === null ? c : null;
+}
+
+/** Cross-field checks: each names both fields. */
+function checkContradictions(r: ConfigReader, c: RetryBudgetConfig): void {
+  // A worker's counts reach the others one sync later; a sync slower than a quarter window hides most of the window.
+  const quarter = c.windowSeconds * 1000 / 4;
+  if (c.syncIntervalMs > quarter) {
+    r.fail("syncIntervalMs", "expected at most a quarter of " + quoteJson(r.prefix + "windowSeconds") + " (" + quarter.toString() +
+      " ms), got " + c.syncIntervalMs.toString() + "; counts merged later than that leave the window before other workers see them");
+  }
+  if (c.maxRetries > 0 && c.retryRatio == 0.0 && c.minRetriesPerSecond == 0.0) {
+    r.fail("maxRetries", "is " + c.maxRetries.toString() + " but " + quoteJson(r.prefix + "retryRatio") + " and " + quoteJson(r.prefix + "minRetriesPerSecond") +
+      " are both 0, so no retry can ever be granted; set maxRetries to 0 to disable retries");
+  }
 }
 
 /** The first comma-separated condition of `retryOn` the router does not know, or null when all are known. */
