@@ -3,15 +3,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
-  closeHttp, envoyModes, request, seriesValue, startEnvoy, startEnvoyExpectFailure, startUpstream, type Envoy, type Upstream,
+  closeHttp, envoyModes, request, seriesValue, startEnvoy, startEnvoyExpectFailure, startUpstream, waitUntil, type Envoy, type Upstream,
 } from "../harness/index.js";
 
 const CONFIG = "envoy-configs/resilience.yaml";
 const WASM = { resilience: "build/resilience.wasm" };
 
 after(closeHttp);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const mode of await envoyModes()) {
   describe(`the combined module in ${mode} mode`, () => {
@@ -63,7 +61,10 @@ for (const mode of await envoyModes()) {
       const r = await request(envoy.url() + "/", { headers: { host: "inventory", "x-resilience-deadline-ms": "0", "x-traffic-subset": "canary" } });
       assert.equal(r.status, 504);
       assert.equal(inventory.hits.total, hits, "inventory never saw the expired request");
-      await sleep(1500); // per-request deadline counters are flushed on the 1 s housekeeping tick
+      // Per-request counters are flushed on the 1 s housekeeping tick: wait for them, then check them exactly.
+      const localReplies = { reporter: "outbound", destination_service: "inventory" };
+      await envoy.waitForSeries("resilience_local_replies_total", localReplies, 1);
+      await envoy.waitForSeries("resilience_requests_total", { ...localReplies, response_code: "504" }, 1);
       const series = await envoy.promSeries();
       assert.equal(seriesValue(series, "resilience_local_replies_total", { reporter: "outbound", destination_service: "inventory" }), 1);
       assert.equal(seriesValue(series, "resilience_requests_total", {
@@ -71,14 +72,17 @@ for (const mode of await envoyModes()) {
       }), 1);
     });
 
-    test("a failing service gets budgeted retries, then its breaker opens and answers at once", async () => {
+    test("a failing service gets budgeted retries, then its breaker opens and answers at once; healthy ones stay closed", async () => {
+      // Healthy inventory traffic in this test, so its breaker exists here whatever ran before.
+      for (let i = 0; i < 5; i++) assert.equal((await request(envoy.url() + "/items", { headers: { host: "inventory" } })).status, 200);
+      const before = payments.hits.total;
       // Sequential: five failed requests open the breaker (consecutiveFailures 5).
       for (let i = 0; i < 5; i++) {
         const r = await request(envoy.url() + "/pay", { headers: { host: "payments" } });
         assert.equal(r.status, 503);
         assert.equal(r.headers["x-breaker-state"], undefined, `request ${i} reached the upstream`);
       }
-      const attempts = payments.hits.total;
+      const attempts = payments.hits.total - before;
       assert.ok(attempts >= 5 && attempts <= 15, `${attempts} upstream attempts for 5 requests (2 retries each at most)`);
       for (let i = 0; i < 10; i++) {
         const r = await request(envoy.url() + "/pay", { headers: { host: "payments" } });
@@ -86,12 +90,23 @@ for (const mode of await envoyModes()) {
         assert.equal(r.headers["x-breaker-state"], "open");
         assert.ok(Number(r.headers["retry-after"]) >= 1, "retry-after names the seconds left");
       }
-      assert.equal(payments.hits.total, attempts, "while open, payments received nothing");
+      assert.equal(payments.hits.total - before, attempts, "while open, payments received nothing");
+      // The healthy service keeps being served while payments' breaker is open.
+      const healthy = await request(envoy.url() + "/items", { headers: { host: "inventory" } });
+      assert.equal(healthy.status, 200);
+      assert.equal(healthy.headers["x-breaker-state"], undefined);
       const series = await envoy.promSeries();
       assert.equal(seriesValue(series, "resilience_outlier_breaker_state", { destination_service: "payments" }), 1);
-      // The other services' breakers stay closed: only the truly failing one opened.
+      // The other services' breakers stay closed: only the truly failing one opened. Inventory's breaker exists
+      // (it served requests) and reads closed, not merely "not open": an absent series or half-open would fail.
       assert.notEqual(seriesValue(series, "resilience_outlier_breaker_state", { destination_service: "inventory" }), 1);
-      await sleep(1500);
+      assert.equal(seriesValue(series, "resilience_outlier_breaker_state", { destination_service: "inventory" }), 0, "inventory's breaker is known and closed");
+      assert.equal(seriesValue(series, "resilience_outlier_breaker_opens_total", { destination_service: "inventory" }), 0, "inventory's breaker never opened");
+      assert.equal(seriesValue(series, "resilience_outlier_breaker_opens_total", { destination_service: "payments" }), 1);
+      // Breaker answers and the router's retries are counted on the housekeeping tick: wait for them, then exactly.
+      const paymentsLabels = { destination_service: "payments" };
+      await envoy.waitForSeries("resilience_local_replies_total", { reporter: "outbound", ...paymentsLabels }, 10);
+      await envoy.waitForSeries("resilience_retry_budget_retries_total", paymentsLabels, attempts - 5);
       const later = await envoy.promSeries();
       assert.equal(seriesValue(later, "resilience_local_replies_total", { reporter: "outbound", destination_service: "payments" }), 10,
         "service-metrics, first in the pass, counts the breaker's answers");
@@ -99,12 +114,28 @@ for (const mode of await envoyModes()) {
       assert.equal(retries, attempts - 5, "retry-budget learned every retry the router made");
     });
 
-    test("traffic-split counts only the destinations it splits", async () => {
-      await sleep(1500);
-      const series = await envoy.promSeries();
-      const routed = (subset: string) => seriesValue(series, "resilience_traffic_split_requests_total", { subset }) ?? 0;
-      // checkout requests so far: 1 with x-canary plus 24 sticky ones; inventory and payments are not counted.
-      assert.equal(routed("stable") + routed("canary"), 25);
+    test("traffic-split counts only the destinations it splits, each request once, under the subset that served it", async () => {
+      // Self-contained: counts are deltas over this test's own requests, whatever earlier tests sent.
+      const routed = async (subset: string) => seriesValue(await envoy.promSeries(), "resilience_traffic_split_requests_total", { subset }) ?? 0;
+      const [stableBefore, canaryBefore] = [await routed("stable"), await routed("canary")];
+      const [stableHits, canaryHits] = [stable.hits.total, canary.hits.total];
+      // Not split: inventory and payments (whose breaker may be open) go first, so a miscount would be flushed with them.
+      for (let i = 0; i < 5; i++) await request(envoy.url() + "/", { headers: { host: "inventory" } });
+      for (let i = 0; i < 3; i++) await request(envoy.url() + "/", { headers: { host: "payments" } });
+      // Split: 1 forced to the canary plus 24 sticky ones.
+      assert.equal((await request(envoy.url() + "/", { headers: { host: "checkout", "x-canary": "always" } })).status, 200);
+      for (let i = 0; i < 24; i++) {
+        assert.equal((await request(envoy.url() + "/", { headers: { host: "checkout", "x-user-id": `count-${i % 6}` } })).status, 200);
+      }
+      // Counters are added at each sync (250 ms) per worker: wait until each subset's count matches what its upstream
+      // received (a miscount never gets there), then check the total exactly.
+      const deltas = async () => ({ stable: (await routed("stable")) - stableBefore, canary: (await routed("canary")) - canaryBefore });
+      const received = () => ({ stable: stable.hits.total - stableHits, canary: canary.hits.total - canaryHits });
+      const counted = await waitUntil("traffic-split's per-subset counts to match what each subset received", deltas,
+        (d) => d.stable === received().stable && d.canary === received().canary);
+      assert.equal(counted.stable + counted.canary, 25, "the 25 checkout requests, and nothing else, were counted");
+      assert.deepEqual(counted, received(), "each request counted under the subset that served it");
+      assert.ok(canary.hits.total - canaryHits >= 1, "x-canary: always reached the canary");
     });
 
     test("the module reports its memory under its own name", async () => {
