@@ -24,6 +24,23 @@ export namespace FailOn {
 
 const DEFAULT_FAIL_ON: string[] = ["5xx", "reset", "connect-failure", "timeout"];
 
+/** Shortest probe timeout: below it a probe slot is reclaimed before most upstreams could answer. */
+// @ts-ignore: decorator
+@inline export const MIN_PROBE_TIMEOUT_MS: u32 = 1000;
+/** Shortest open time jitter may draw: an open breaker must at least shed load for this long. */
+// @ts-ignore: decorator
+@inline export const MIN_OPEN_MS: u32 = 100;
+/** Headers the breaker's reply must own (framing, hop-by-hop, its own retry-after): never the state header. */
+const RESERVED_RESPONSE_HEADERS: string[] = [
+  "retry-after", "content-length", "content-type", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+  "trailer", "proxy-connection", "date", "server",
+];
+/** Request headers a client legitimately sends or Envoy routes by: the fallback header would strip them. */
+const RESERVED_REQUEST_HEADERS: string[] = [
+  "host", "content-length", "content-type", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+  "trailer", "proxy-connection", "authorization", "cookie", "x-request-id", "x-forwarded-for", "x-forwarded-proto",
+];
+
 export class OutlierBreakerConfig {
   destination: Destination = new Destination(0, null);
   /** One breaker per destination and upstream host (`upstream.address`) instead of per destination. */
@@ -53,7 +70,7 @@ export class OutlierBreakerConfig {
   halfOpenProbes: u32 = 3;
   /** Successful probes that close the breaker. */
   halfOpenSuccesses: u32 = 3;
-  /** A probe not finished after this long is presumed lost and its slot given back. */
+  /** Probes without an answer this long after the newest of their pool was admitted are presumed lost: slots reclaimed, late answers still count. */
   probeTimeoutMs: u32 = 60000;
   /** Response header naming the breaker state on the breaker's own answers. */
   stateHeader: string = "x-breaker-state";
@@ -74,26 +91,44 @@ export function parseConfig(r: ConfigReader): OutlierBreakerConfig | null {
   c.slowCallMs = r.u32("slowCallMs", 1000, 1, 3600000);
   c.slowCallRateThreshold = r.u32("slowCallRateThreshold", 0, 0, 100);
   c.failOn = failOnBits(r.stringList("failOn", DEFAULT_FAIL_ON), r);
-  c.failureStatusCodes = r.u32List("failureStatusCodes", [], 100, 599);
-  c.baseOpenMs = r.u32("baseOpenMs", 5000, 1, 86400000);
-  c.maxOpenMs = r.u32("maxOpenMs", 60000, 1, 86400000);
+  c.failureStatusCodes = r.u32List("failureStatusCodes", [], 400, 599);
+  c.baseOpenMs = r.u32("baseOpenMs", 5000, MIN_OPEN_MS, 86400000);
+  c.maxOpenMs = r.u32("maxOpenMs", 60000, MIN_OPEN_MS, 86400000);
   c.jitter = r.number("jitter", 0.1, 0.0, 1.0);
   c.halfOpenProbes = r.u32("halfOpenProbes", 3, 1, 10000);
   c.halfOpenSuccesses = r.u32("halfOpenSuccesses", 3, 1, 10000);
-  c.probeTimeoutMs = r.u32("probeTimeoutMs", 60000, 1, 86400000);
-  c.stateHeader = headerName(r, "stateHeader", "x-breaker-state", false);
-  c.fallbackHeader = headerName(r, "fallbackHeader", "", true);
+  c.probeTimeoutMs = r.u32("probeTimeoutMs", 60000, MIN_PROBE_TIMEOUT_MS, 86400000);
+  c.stateHeader = headerName(r, "stateHeader", "x-breaker-state", false, RESERVED_RESPONSE_HEADERS, "the breaker's reply sets or frames");
+  c.fallbackHeader = headerName(r, "fallbackHeader", "", true, RESERVED_REQUEST_HEADERS, "clients send or routing needs (the filter removes a client's copy)");
   r.done();
-  if (r.error === null) {
-    if (c.maxOpenMs < c.baseOpenMs) {
-      r.fail("maxOpenMs", "must be at least baseOpenMs (" + c.baseOpenMs.toString() + "), got " + c.maxOpenMs.toString());
-    } else if (c.consecutiveFailures == 0 && c.failureRateThreshold == 0 && c.slowCallRateThreshold == 0) {
-      r.fail("consecutiveFailures", "consecutiveFailures, failureRateThreshold and slowCallRateThreshold are all 0: nothing could open the breaker");
-    } else if (c.failOn == 0 && c.failureStatusCodes.length == 0 && c.slowCallRateThreshold == 0) {
-      r.fail("failOn", "empty, and no failureStatusCodes: no call could ever count as a failure");
-    }
-  }
+  if (r.error === null) crossCheck(c, r);
   return r.error === null ? c : null;
+}
+
+/** Combinations of valid fields that would misbehave: the first one found fails `r`, naming every field involved. */
+function crossCheck(c: OutlierBreakerConfig, r: ConfigReader): void {
+  const failureRules = c.consecutiveFailures != 0 || c.failureRateThreshold != 0;
+  const nothingFails = c.failOn == 0 && c.failureStatusCodes.length == 0;
+  if (c.maxOpenMs < c.baseOpenMs) {
+    r.fail("maxOpenMs", "must be at least baseOpenMs (" + c.baseOpenMs.toString() + "), got " + c.maxOpenMs.toString());
+  } else if (!failureRules && c.slowCallRateThreshold == 0) {
+    r.fail("consecutiveFailures", "consecutiveFailures, failureRateThreshold and slowCallRateThreshold are all 0: nothing could open the breaker");
+  } else if (nothingFails && c.slowCallRateThreshold == 0) {
+    r.fail("failOn", "empty, and no failureStatusCodes: no call could ever count as a failure");
+  } else if (nothingFails && failureRules) {
+    r.fail("failOn", "empty, and no failureStatusCodes, yet consecutiveFailures (" + c.consecutiveFailures.toString() +
+      ") or failureRateThreshold (" + c.failureRateThreshold.toString() + ") is set: those rules could never fire; set them to 0 for a slow-call-only breaker");
+  } else if (c.slowCallRateThreshold != 0 && c.probeTimeoutMs <= c.slowCallMs) {
+    r.fail("probeTimeoutMs", "must be above slowCallMs (" + c.slowCallMs.toString() + ") while slowCallRateThreshold is set: a probe's slot " +
+      "would be reclaimed before it could be judged slow, got " + c.probeTimeoutMs.toString());
+  } else if (<f64>c.baseOpenMs * (1.0 - c.jitter) < <f64>MIN_OPEN_MS) {
+    const shortest = <i64>Math.floor(<f64>c.baseOpenMs * (1.0 - c.jitter));
+    r.fail("jitter", "with baseOpenMs " + c.baseOpenMs.toString() + " an open time could be as short as " + shortest.toString() +
+      " ms (under " + MIN_OPEN_MS.toString() + "): lower jitter or raise baseOpenMs, got " + quoteJson(c.jitter.toString()));
+  } else if (c.perHost && c.fallbackHeader.length > 0) {
+    r.fail("fallbackHeader", "cannot be used with perHost: per-host breakers run in the cluster's upstream filter chain, after routing, " +
+      "where a request can no longer be re-routed");
+  }
 }
 
 function failOnBits(names: string[], r: ConfigReader): u32 {
@@ -109,8 +144,8 @@ function failOnBits(names: string[], r: ConfigReader): u32 {
   return bits;
 }
 
-/** A lower-case HTTP header name (RFC 9110 token characters, no pseudo-header); "" only when `allowEmpty`. */
-function headerName(r: ConfigReader, key: string, def: string, allowEmpty: bool): string {
+/** A lower-case HTTP header name (RFC 9110 token characters, no pseudo-header), not `reserved`; "" only when `allowEmpty`. */
+function headerName(r: ConfigReader, key: string, def: string, allowEmpty: bool, reserved: string[], why: string): string {
   const name = r.string(key, def);
   if (name.length == 0) {
     if (!allowEmpty) r.fail(key, "must not be empty");
@@ -123,6 +158,10 @@ function headerName(r: ConfigReader, key: string, def: string, allowEmpty: bool)
       r.fail(key, "expected a lower-case header name ([a-z0-9._-]), got " + quoteJson(name));
       return def;
     }
+  }
+  if (reserved.includes(name) || name.startsWith("x-envoy-")) {
+    r.fail(key, "must not be a header " + why + ", got " + quoteJson(name));
+    return def;
   }
   return name;
 }

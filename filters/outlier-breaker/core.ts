@@ -11,6 +11,13 @@
  *
  * Every transition bumps the record's epoch: an outcome is applied only to the epoch it was admitted in, so a late
  * answer from before a transition never moves the machine.
+ *
+ * Half-open probe slots come in two pools, so a client cannot hog them: a request that ended with its headers (no
+ * body) waits only on the upstream from admission on, and may take a slot whenever fewer than halfOpenProbes such
+ * probes are out; a request with a body (whose sender may withhold it) takes a slot only while both pools together hold
+ * fewer than halfOpenProbes. A probe gives its slot back at the upstream's answer (response headers). A pool whose
+ * newest probe is older than probeTimeoutMs is presumed lost: its slots are reclaimed under a new slot generation (a
+ * late give-back of the old generation frees nothing), but the epoch stays, so a late answer still counts.
  */
 import { ResponseFlag } from "../../assembly/stream";
 import { OutlierBreakerConfig, FailOn } from "./config";
@@ -118,12 +125,14 @@ export function openDurationMs(c: OutlierBreakerConfig, reopens: u32, u: f64): i
  *
  *   0 magic u32 | 4 state u32 | 8 epoch u32 | 12 consecutive u32 | 16 reopens u32 | 20 probesInFlight u32
  *   24 probeSuccesses u32 | 28 lastTrip u32 | 32 openUntilMs i64 | 40 lastProbeMs i64
- *   48 + 24 x i: bucket i = { index i64 (nowMs / bucketMs), total u32, failed u32, slow u32, unused u32 }
+ *   48 bodyProbesInFlight u32 | 52 probeGen u32 | 56 bodyProbeGen u32 | 60 unused u32 | 64 lastBodyProbeMs i64
+ *   72 + 24 x i: bucket i = { index i64 (nowMs / bucketMs), total u32, failed u32, slow u32, unused u32 }
+ * (probesInFlight / probeGen / lastProbeMs: the pool of body-less probes; body*: the pool of probes with a body.)
  */
 // @ts-ignore: decorator
-@inline const MAGIC: u32 = 0x4f420001; // "OB", layout 1
+@inline const MAGIC: u32 = 0x4f420002; // "OB", layout 2
 // @ts-ignore: decorator
-@inline const HEADER_SIZE: i32 = 48;
+@inline const HEADER_SIZE: i32 = 72;
 // @ts-ignore: decorator
 @inline const BUCKET_SIZE: i32 = 24;
 // @ts-ignore: decorator
@@ -166,6 +175,12 @@ export class BreakerRecord {
   lastTrip: Trip = Trip.None;
   openUntilMs: i64 = 0;
   lastProbeMs: i64 = 0;
+  bodyProbesInFlight: u32 = 0;
+  probeGen: u32 = 0;
+  bodyProbeGen: u32 = 0;
+  lastBodyProbeMs: i64 = 0;
+  /** Set by admit() for a probe: its slot's generation (of the pool `hasBody` chose), handed back to complete(). */
+  ticket: u32 = 0;
   readonly bucketIndex: StaticArray<i64> = new StaticArray<i64>(BUCKETS);
   readonly bucketTotal: StaticArray<u32> = new StaticArray<u32>(BUCKETS);
   readonly bucketFailed: StaticArray<u32> = new StaticArray<u32>(BUCKETS);
@@ -190,6 +205,10 @@ export class BreakerRecord {
     this.lastTrip = Trip.None;
     this.openUntilMs = 0;
     this.lastProbeMs = 0;
+    this.bodyProbesInFlight = 0;
+    this.probeGen = 0;
+    this.bodyProbeGen = 0;
+    this.lastBodyProbeMs = 0;
     this.clearWindow();
   }
 
@@ -209,6 +228,10 @@ export class BreakerRecord {
     this.lastTrip = <Trip>load<u32>(p, 28);
     this.openUntilMs = load<i64>(p, 32);
     this.lastProbeMs = load<i64>(p, 40);
+    this.bodyProbesInFlight = load<u32>(p, 48);
+    this.probeGen = load<u32>(p, 52);
+    this.bodyProbeGen = load<u32>(p, 56);
+    this.lastBodyProbeMs = load<i64>(p, 64);
     for (let i = 0; i < BUCKETS; i++) {
       const b = p + <usize>(HEADER_SIZE + i * BUCKET_SIZE);
       unchecked(this.bucketIndex[i] = load<i64>(b));
@@ -231,6 +254,11 @@ export class BreakerRecord {
     store<u32>(p, <u32>this.lastTrip, 28);
     store<i64>(p, this.openUntilMs, 32);
     store<i64>(p, this.lastProbeMs, 40);
+    store<u32>(p, this.bodyProbesInFlight, 48);
+    store<u32>(p, this.probeGen, 52);
+    store<u32>(p, this.bodyProbeGen, 56);
+    store<u32>(p, 0, 60);
+    store<i64>(p, this.lastBodyProbeMs, 64);
     for (let i = 0; i < BUCKETS; i++) {
       const b = p + <usize>(HEADER_SIZE + i * BUCKET_SIZE);
       store<i64>(b, unchecked(this.bucketIndex[i]));
@@ -244,8 +272,9 @@ export class BreakerRecord {
   /**
    * On request headers: may this request go to the upstream? An open breaker whose time is over turns half-open
    * here (the first request after the open time makes the transition), and half-open hands out probe slots.
+   * `hasBody`: the request did not end with its headers, so its sender decides when the upstream can answer it.
    */
-  admit(c: OutlierBreakerConfig, nowMs: i64): Admit {
+  admit(c: OutlierBreakerConfig, nowMs: i64, hasBody: bool): Admit {
     this.dirty = false;
     this.transition = Transition.None;
     if (this.state == State.Closed) return Admit.Pass;
@@ -254,28 +283,49 @@ export class BreakerRecord {
       this.enter(State.HalfOpen);
       this.transition = Transition.HalfOpened;
     }
-    if (this.probesInFlight >= c.halfOpenProbes) {
-      if (nowMs - this.lastProbeMs < <i64>c.probeTimeoutMs) return Admit.Reject;
-      // The probes out there are presumed lost: a new epoch makes their late outcomes count for nothing.
-      this.epoch++;
+    const timeout = <i64>c.probeTimeoutMs;
+    if (this.probesInFlight > 0 && nowMs - this.lastProbeMs >= timeout) {
+      // Every body-less probe out there is older than the timeout: presumed lost, slots back, late answers still count.
       this.probesInFlight = 0;
+      this.probeGen++;
+      this.dirty = true;
     }
-    this.probesInFlight++;
-    this.lastProbeMs = nowMs;
+    if (this.bodyProbesInFlight > 0 && nowMs - this.lastBodyProbeMs >= timeout) {
+      this.bodyProbesInFlight = 0;
+      this.bodyProbeGen++;
+      this.dirty = true;
+    }
+    // Probes with a body never crowd out body-less ones: they only use slots body-less probes leave free.
+    const busy = hasBody ? this.probesInFlight + this.bodyProbesInFlight : this.probesInFlight;
+    if (busy >= c.halfOpenProbes) return Admit.Reject;
+    if (hasBody) {
+      this.bodyProbesInFlight++;
+      this.lastBodyProbeMs = nowMs;
+      this.ticket = this.bodyProbeGen;
+    } else {
+      this.probesInFlight++;
+      this.lastProbeMs = nowMs;
+      this.ticket = this.probeGen;
+    }
     this.dirty = true;
     return Admit.Probe;
   }
 
   /**
-   * At completion: applies the outcome of a call admitted as `admitted` in `epoch`. Outcomes from another epoch
-   * (the breaker moved on meanwhile) are ignored. `u` draws the jitter if this opens the breaker.
+   * Applies the outcome of a call admitted as `admitted` in `epoch` (a probe: with its pool `hasBody` and `ticket`).
+   * Outcomes from another epoch (the breaker moved on meanwhile) are ignored; a probe's slot is given back only to
+   * the slot generation it was taken from. `u` draws the jitter if this opens the breaker.
    */
-  complete(c: OutlierBreakerConfig, admitted: Admit, epoch: u32, outcome: Outcome, slow: bool, nowMs: i64, u: f64): void {
+  complete(c: OutlierBreakerConfig, admitted: Admit, epoch: u32, hasBody: bool, ticket: u32, outcome: Outcome, slow: bool, nowMs: i64, u: f64): void {
     this.dirty = false;
     this.transition = Transition.None;
     if (admitted == Admit.Probe) {
       if (this.state != State.HalfOpen || this.epoch != epoch) return;
-      if (this.probesInFlight > 0) this.probesInFlight--;
+      if (hasBody) {
+        if (this.bodyProbeGen == ticket && this.bodyProbesInFlight > 0) this.bodyProbesInFlight--;
+      } else if (this.probeGen == ticket && this.probesInFlight > 0) {
+        this.probesInFlight--;
+      }
       this.dirty = true;
       if (outcome == Outcome.Neutral) return;
       if (outcome == Outcome.Failure || (slow && c.slowCallRateThreshold != 0)) {
@@ -359,6 +409,7 @@ export class BreakerRecord {
     this.epoch++;
     this.consecutive = 0;
     this.probesInFlight = 0;
+    this.bodyProbesInFlight = 0;
     this.probeSuccesses = 0;
     this.clearWindow();
     this.dirty = true;

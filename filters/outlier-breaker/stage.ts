@@ -8,11 +8,11 @@
  * for each probe slot taken and given back.
  */
 import { Stage, StageStream } from "../../assembly/stage";
-import { StreamView } from "../../assembly/stream";
+import { StreamView, P_RESPONSE_FLAGS } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { SharedDirectory } from "../common/directory";
 import {
-  Str, HeaderPair, getHeader, getSharedData, setSharedData, randomF64, log, logEnabled, nowMs as hostNowMs, casFor,
+  Str, HeaderPair, getHeader, getPropertyI64, getSharedData, setSharedData, randomF64, log, logEnabled, nowMs as hostNowMs, casFor,
 } from "../../assembly/host";
 import { LogLevel, MapType } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
@@ -133,7 +133,7 @@ export class OutlierBreakerStage extends Stage {
    * when the decision changes the record (half-open transition, probe slot), a CAS write; a lost race re-reads.
    * Sets `rec` to the record the decision was made on.
    */
-  admitRequest(b: Breaker, nowMs: i64): Admit {
+  admitRequest(b: Breaker, nowMs: i64, hasBody: bool): Admit {
     let v = getSharedData(b.key);
     const rec = this.rec;
     if (v === null || recordState(v.data) == State.Closed) {
@@ -148,7 +148,7 @@ export class OutlierBreakerStage extends Stage {
     }
     for (let i = 0; i < CAS_RETRIES; i++) {
       rec.decode(v !== null ? v.data : null);
-      const decision = rec.admit(this.config, nowMs);
+      const decision = rec.admit(this.config, nowMs, hasBody);
       if (!rec.dirty) return decision;
       if (this.write(b, casFor(v))) {
         this.transitioned(b, nowMs);
@@ -160,12 +160,12 @@ export class OutlierBreakerStage extends Stage {
   }
 
   /** Applies a finished call's outcome to the shared record (read, apply, CAS write; re-read on a lost race). */
-  completeRequest(b: Breaker, admitted: Admit, epoch: u32, outcome: Outcome, slow: bool, nowMs: i64): void {
+  completeRequest(b: Breaker, admitted: Admit, epoch: u32, hasBody: bool, ticket: u32, outcome: Outcome, slow: bool, nowMs: i64): void {
     const rec = this.rec;
     for (let i = 0; i < CAS_RETRIES; i++) {
       const v = getSharedData(b.key);
       rec.decode(v !== null ? v.data : null);
-      rec.complete(this.config, admitted, epoch, outcome, slow, nowMs, randomF64());
+      rec.complete(this.config, admitted, epoch, hasBody, ticket, outcome, slow, nowMs, randomF64());
       if (!rec.dirty) return;
       if (this.write(b, casFor(v))) {
         this.transitioned(b, nowMs);
@@ -225,6 +225,9 @@ class OutlierBreakerStream extends StageStream {
   private breaker: Breaker | null = null;
   private admitted: Admit = Admit.Reject;
   private epoch: u32 = 0;
+  /** A probe's pool (the request has a body) and slot generation, handed back with its outcome. */
+  private hasBody: bool = false;
+  private ticket: u32 = 0;
   private startMs: i64 = 0;
   /** Time to response headers; -1 until they arrive. */
   private elapsedMs: i64 = -1;
@@ -256,9 +259,11 @@ class OutlierBreakerStream extends StageStream {
     if (b === null) return true;
     this.breaker = b;
     this.startMs = nowMs;
-    const decision = stage.admitRequest(b, nowMs);
+    this.hasBody = view.requestHasBody;
+    const decision = stage.admitRequest(b, nowMs, this.hasBody);
     const rec = stage.record;
     this.epoch = rec.epoch;
+    this.ticket = rec.ticket;
     this.admitted = decision;
     if (decision == Admit.Probe) b.probes.inc();
     if (decision != Admit.Reject) return true;
@@ -276,7 +281,10 @@ class OutlierBreakerStream extends StageStream {
   onResponse(view: StreamView, nowMs: i64): void {
     if (this.admitted == Admit.Reject) return;
     this.elapsedMs = nowMs - this.startMs;
-    if (!this.upstreamChain) return;
+    if (!this.upstreamChain) {
+      if (this.admitted == Admit.Probe) this.decideProbe(view, nowMs);
+      return;
+    }
     // Upstream chain: this is the host's answer (response.code is not set yet here, :status is).
     const status = getHeader(MapType.HttpResponseHeaders, H_STATUS);
     const code = status !== null ? <i64>I32.parseInt(status) : 0;
@@ -296,12 +304,22 @@ class OutlierBreakerStream extends StageStream {
     this.finish((this.stage.config.failOn & anyFailure) != 0 ? Outcome.Failure : Outcome.Neutral, hostNowMs());
   }
 
+  /**
+   * A probe is decided by the answer's status line, so a response body the client reads slowly holds no slot. Flags
+   * are read here, not through the view: they may still grow (DC, UR) before the other stages' completion.
+   */
+  private decideProbe(view: StreamView, nowMs: i64): void {
+    const status = getHeader(MapType.HttpResponseHeaders, H_STATUS);
+    const code = status !== null ? <i64>I32.parseInt(status) : 0;
+    this.finish(classify(code, getPropertyI64(P_RESPONSE_FLAGS, 0), view.attemptCount(), this.stage.config), nowMs);
+  }
+
   private finish(outcome: Outcome, nowMs: i64): void {
     this.finished = true;
     if (outcome == Outcome.Neutral && this.admitted == Admit.Pass) return;
     const c = this.stage.config;
     const elapsed = this.elapsedMs >= 0 ? this.elapsedMs : nowMs - this.startMs;
-    this.stage.completeRequest(changetype<Breaker>(this.breaker), this.admitted, this.epoch, outcome, isSlow(elapsed, c), nowMs);
+    this.stage.completeRequest(changetype<Breaker>(this.breaker), this.admitted, this.epoch, this.hasBody, this.ticket, outcome, isSlow(elapsed, c), nowMs);
   }
 }
 

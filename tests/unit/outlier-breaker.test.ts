@@ -20,12 +20,16 @@ interface BreakerRecord {
   probeSuccesses: number;
   trip: number;
   openUntilMs: number;
+  lastProbeMs: number;
+  bodyProbesInFlight: number;
+  probeGen: number;
+  bodyProbeGen: number;
 }
 
 function decodeRecord(bytes: Uint8Array): BreakerRecord {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  assert.equal(bytes.byteLength, 48 + 24 * 10, "record size");
-  assert.equal(v.getUint32(0, true), 0x4f420001, "record magic");
+  assert.equal(bytes.byteLength, 72 + 24 * 10, "record size");
+  assert.equal(v.getUint32(0, true), 0x4f420002, "record magic");
   return {
     state: STATES[v.getUint32(4, true)]!,
     epoch: v.getUint32(8, true),
@@ -35,6 +39,10 @@ function decodeRecord(bytes: Uint8Array): BreakerRecord {
     probeSuccesses: v.getUint32(24, true),
     trip: v.getUint32(28, true),
     openUntilMs: Number(v.getBigInt64(32, true)),
+    lastProbeMs: Number(v.getBigInt64(40, true)),
+    bodyProbesInFlight: v.getUint32(48, true),
+    probeGen: v.getUint32(52, true),
+    bodyProbeGen: v.getUint32(56, true),
   };
 }
 
@@ -70,7 +78,8 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
 
     /** Request headers only: the stream stays open (a request in flight). */
     const begin = (vm: Vm, c: Call = {}): Stream => {
-      const s = vm.newStream({ properties: c.props });
+      // Routed to a cluster named like the authority: breakers are per cluster by default, and only for routed requests.
+      const s = vm.newStream({ properties: { "xds.cluster_name": c.authority ?? "a.svc", ...c.props } });
       s.requestHeaders({ ":authority": c.authority ?? "a.svc", ":path": "/", ":method": "GET", ...c.headers }, true);
       return s;
     };
@@ -365,7 +374,7 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
       assert.equal(record().reopens, 0);
     });
 
-    test("probes that never finish give their slots back after probeTimeoutMs", () => {
+    test("probes unanswered for probeTimeoutMs give their slots back, and their late answers still count", () => {
       const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 1, probeTimeoutMs: 30000, halfOpenSuccesses: 1 });
       call(host, vms[0]!, { status: 500 });
       host.clock.advanceMs(5000);
@@ -376,9 +385,116 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
       host.clock.advanceMs(1);
       const next = begin(vms[1]!);
       assert.equal(next.requestForwarded, true, "the lost probe's slot is reclaimed");
+      assert.deepEqual([record().probesInFlight, record().probeGen, record().epoch], [1, 1, 2], "a new slot generation, the same epoch");
       end(host, lost, { status: 500 });
-      assert.equal(record().state, "half-open", "the lost probe's late failure is ignored");
+      // Changed with issue 10: the late answer is the upstream's own, so it counts (it used to be dropped with a new epoch).
+      assert.equal(record().state, "open", "the presumed-lost probe's late failure re-opens the breaker");
+      assert.equal(record().trip, 4);
       end(host, next, { status: 200 });
+      assert.equal(record().state, "open", "the other probe's answer belongs to the old epoch");
+    });
+
+    test("a slow but healthy upstream closes the breaker though each probe outlives probeTimeoutMs", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 1, halfOpenSuccesses: 2, probeTimeoutMs: 1000 });
+      call(host, vms[0]!, { status: 500 });
+      host.clock.advanceMs(5000);
+      const first = begin(vms[0]!);
+      host.clock.advanceMs(1000);
+      const second = begin(vms[1]!);
+      assert.equal(second.requestForwarded, true, "the first probe's slot is reclaimed after 1000 ms");
+      assert.equal(begin(vms[0]!).requestForwarded, false, "one probe at a time");
+      host.clock.advanceMs(500);
+      first.responseHeaders({ ":status": "200" }, true);
+      assert.deepEqual([record().state, record().probeSuccesses, record().probesInFlight], ["half-open", 1, 1],
+        "the first probe's success counts 1500 ms after it was sent; its old-generation slot frees nothing");
+      host.clock.advanceMs(1000);
+      second.responseHeaders({ ":status": "200" }, true);
+      assert.equal(record().state, "closed", "two slow successes close it");
+      first.finish();
+      second.finish();
+      assert.equal(record().state, "closed");
+      assert.equal(host.counter(metric("a.svc", "opens_total")), 1n);
+    });
+
+    test("a probe is decided by its response headers: a response body never finished holds no slot", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 1, halfOpenSuccesses: 2 });
+      call(host, vms[0]!, { status: 500 });
+      host.clock.advanceMs(5000);
+      const p1 = begin(vms[0]!);
+      p1.responseHeaders({ ":status": "200" }, false);
+      assert.deepEqual([record().probesInFlight, record().probeSuccesses], [0, 1], "decided at the status line");
+      const p2 = begin(vms[1]!);
+      assert.equal(p2.requestForwarded, true, "the slot is free while p1's body is still streaming");
+      p2.responseHeaders({ ":status": "200" }, false);
+      assert.equal(record().state, "closed");
+      p1.responseBody("late", true);
+      p1.finish();
+      p2.finish();
+      assert.equal(record().state, "closed", "completion does not count a decided probe twice");
+      assert.equal(record().consecutive, 0);
+      const failing = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 1 });
+      call(failing.host, failing.vms[0]!, { status: 500 });
+      failing.host.clock.advanceMs(5000);
+      const bad = begin(failing.vms[0]!);
+      bad.responseHeaders({ ":status": "503" }, false);
+      assert.equal(failing.record().state, "open", "a failed probe re-opens at its response headers");
+      assert.equal(failing.record().reopens, 1);
+      bad.finish();
+      assert.equal(failing.record().reopens, 1);
+    });
+
+    test("requests whose body the client withholds cannot hog half-open: body-less requests keep their own slots", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 2, halfOpenSuccesses: 2 });
+      call(host, vms[0]!, { status: 500 });
+      host.clock.advanceMs(5000);
+      const withBody = (vm: Vm) => {
+        const s = vm.newStream({ properties: { "xds.cluster_name": "a.svc" } });
+        s.requestHeaders({ ":authority": "a.svc", ":path": "/upload", ":method": "POST" }, false);
+        return s;
+      };
+      const slow = [withBody(vms[0]!), withBody(vms[1]!), withBody(vms[0]!)];
+      assert.deepEqual(slow.map((s) => s.requestForwarded), [true, true, false], "requests with a body share the halfOpenProbes slots");
+      assert.equal(slow[2]!.localReply?.status, 503);
+      assert.deepEqual([record().bodyProbesInFlight, record().probesInFlight], [2, 0]);
+      const a = begin(vms[1]!);
+      const b = begin(vms[0]!);
+      assert.deepEqual([a.requestForwarded, b.requestForwarded], [true, true], "body-less requests still probe");
+      assert.equal(begin(vms[1]!).requestForwarded, false, "up to halfOpenProbes of them");
+      assert.equal(withBody(vms[1]!).requestForwarded, false, "a request with a body waits for a free slot of either pool");
+      end(host, a, { status: 200 });
+      end(host, b, { status: 200 });
+      assert.equal(record().state, "closed", "the upstream recovered: closed while the slow bodies are still held");
+      for (const s of slow.slice(0, 2)) {
+        s.requestBody("x", false);
+        s.finish();
+      }
+      assert.equal(record().state, "closed");
+      assert.equal(record().consecutive, 0, "the withheld requests, ended by their clients, count for nothing");
+    });
+
+    test("a client withholding bodies cannot trip the breaker: unanswered probes are neutral, their slots come back", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 2, halfOpenSuccesses: 1, probeTimeoutMs: 10000 });
+      call(host, vms[0]!, { status: 500 });
+      host.clock.advanceMs(5000);
+      const held: Stream[] = [];
+      for (let round = 0; round < 3; round++) {
+        for (let k = 0; k < 2; k++) {
+          const s = vms[k]!.newStream({ properties: { "xds.cluster_name": "a.svc" } });
+          s.requestHeaders({ ":authority": "a.svc", ":path": "/", ":method": "POST" }, false);
+          assert.equal(s.requestForwarded, true, `round ${round}: the slots came back after probeTimeoutMs`);
+          held.push(s);
+        }
+        const s = vms[0]!.newStream({ properties: { "xds.cluster_name": "a.svc" } });
+        s.requestHeaders({ ":authority": "a.svc", ":path": "/", ":method": "POST" }, false);
+        assert.equal(s.requestForwarded, false);
+        s.finish();
+        host.clock.advanceMs(10000);
+      }
+      assert.deepEqual([record().state, record().reopens, record().bodyProbeGen, record().epoch], ["half-open", 0, 2, 2]);
+      for (const s of held) s.finish(); // clients give up: no response, neutral
+      assert.equal(record().state, "half-open", "never tripped by what clients did");
+      assert.equal(host.counter(metric("a.svc", "opens_total")), 1n);
+      call(host, vms[1]!, { status: 200 });
       assert.equal(record().state, "closed");
     });
 
@@ -494,6 +610,29 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
       ['{"stateHeader": "X-State"}', /field "stateHeader": expected a lower-case header name \(\[a-z0-9._-\]\), got "X-State"/],
       ['{"failOn": [], "failureStatusCodes": []}', /field "failOn": empty, and no failureStatusCodes/],
       ['{"destinationKey": "header"}', /field "destinationHeader": required when destinationKey is "header"/],
+      // Combinations that would misbehave (issue 10): each refused with one line naming every field involved.
+      ['{"probeTimeoutMs": 999}', /field "probeTimeoutMs": expected an integer between 1000 and 86400000, got 999/],
+      ['{"probeTimeoutMs": 0}', /field "probeTimeoutMs": expected an integer between 1000 and 86400000, got 0/],
+      ['{"slowCallRateThreshold": 50, "slowCallMs": 2000, "probeTimeoutMs": 1500}', /field "probeTimeoutMs": must be above slowCallMs \(2000\) while slowCallRateThreshold is set.*got 1500/],
+      ['{"slowCallRateThreshold": 1, "slowCallMs": 5000, "probeTimeoutMs": 5000}', /field "probeTimeoutMs": must be above slowCallMs \(5000\) while slowCallRateThreshold/],
+      ['{"slowCallRateThreshold": 50, "slowCallMs": 120000}', /field "probeTimeoutMs": must be above slowCallMs \(120000\)/],
+      ['{"baseOpenMs": 100000, "maxOpenMs": 60000}', /field "maxOpenMs": must be at least baseOpenMs \(100000\), got 60000/],
+      ['{"baseOpenMs": 200, "maxOpenMs": 150}', /field "maxOpenMs": must be at least baseOpenMs \(200\), got 150/],
+      ['{"baseOpenMs": 99, "maxOpenMs": 1000}', /field "baseOpenMs": expected an integer between 100 and 86400000, got 99/],
+      ['{"jitter": 1}', /field "jitter": with baseOpenMs 5000 an open time could be as short as 0 ms \(under 100\)/],
+      ['{"baseOpenMs": 1000, "jitter": 0.95}', /field "jitter": with baseOpenMs 1000 an open time could be as short as 50 ms.*got "0.95"/],
+      ['{"baseOpenMs": 150, "jitter": 0.5}', /field "jitter": with baseOpenMs 150 an open time could be as short as 75 ms/],
+      ['{"perHost": true, "destinationKey": "cluster", "fallbackHeader": "x-fallback"}', /field "fallbackHeader": cannot be used with perHost/],
+      ['{"failOn": [], "slowCallRateThreshold": 50}', /field "failOn": empty, and no failureStatusCodes, yet consecutiveFailures \(5\) or failureRateThreshold \(50\) is set/],
+      ['{"failOn": [], "consecutiveFailures": 0, "slowCallRateThreshold": 50}', /field "failOn": empty.*failureRateThreshold \(50\) is set/],
+      ['{"consecutiveFailures": 0, "failureRateThreshold": 0, "slowCallRateThreshold": 0}', /consecutiveFailures, failureRateThreshold and slowCallRateThreshold are all 0/],
+      ['{"failureStatusCodes": [200]}', /field "failureStatusCodes\[0\]": expected an integer between 400 and 599, got 200/],
+      ['{"failureStatusCodes": [429, 302]}', /field "failureStatusCodes\[1\]": expected an integer between 400 and 599, got 302/],
+      ['{"stateHeader": "retry-after"}', /field "stateHeader": must not be a header the breaker's reply sets or frames, got "retry-after"/],
+      ['{"stateHeader": "content-length"}', /field "stateHeader": must not be a header the breaker's reply sets or frames, got "content-length"/],
+      ['{"fallbackHeader": "authorization"}', /field "fallbackHeader": must not be a header clients send or routing needs.*got "authorization"/],
+      ['{"fallbackHeader": "host"}', /field "fallbackHeader": must not be a header clients send or routing needs.*got "host"/],
+      ['{"fallbackHeader": "x-envoy-upstream-rq-timeout-ms"}', /field "fallbackHeader": must not be a header clients send or routing needs/],
     ] as const) {
       test(`the configuration ${config} is refused with one critical line naming the field`, () => {
         const host = new Host();
