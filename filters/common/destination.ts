@@ -1,6 +1,10 @@
-/** Which destination a request is for: the key every per-service filter groups by (config `destinationKey`). */
+/**
+ * Which destination a request is for: the key every per-service filter groups by (config `destinationKey`). Names a
+ * client writes (authority, header) are normalised, so every spelling of one host is one destination; cluster names
+ * are the operator's and kept as they are.
+ */
 import { Str } from "../../assembly/host";
-import { StreamView } from "../../assembly/stream";
+import { StreamView, stripPort, H_AUTHORITY } from "../../assembly/stream";
 import { ConfigReader } from "../../assembly/config";
 
 export enum DestinationKind {
@@ -15,9 +19,9 @@ export const DESTINATION_KINDS: string[] = ["authority", "cluster", "header"];
 export class Destination {
   constructor(public kind: DestinationKind, public header: Str | null) {}
 
-  /** Reads `destinationKey` (authority | cluster | header) and, for header, `destinationHeader`. */
-  static read(r: ConfigReader): Destination {
-    const kind = r.oneOf("destinationKey", "authority", DESTINATION_KINDS);
+  /** Reads `destinationKey` (authority | cluster | header; `byDefault` when absent) and, for header, `destinationHeader`. */
+  static read(r: ConfigReader, byDefault: string = "authority"): Destination {
+    const kind = r.oneOf("destinationKey", byDefault, DESTINATION_KINDS);
     const header = r.string("destinationHeader", "");
     if (kind == "header") {
       if (header.length == 0) r.fail("destinationHeader", "required when destinationKey is \"header\"");
@@ -28,9 +32,44 @@ export class Destination {
 
   /** The destination of this request ("" when unknown, e.g. no route or no header). */
   of(view: StreamView): string {
-    if (this.kind == DestinationKind.Authority) return view.host();
     if (this.kind == DestinationKind.Cluster) return view.clusterName();
-    const v = view.requestHeader(changetype<Str>(this.header));
-    return v !== null ? v : "";
+    const v = this.kind == DestinationKind.Authority ? view.requestHeader(H_AUTHORITY) : view.requestHeader(changetype<Str>(this.header));
+    return v !== null ? normalizeName(v) : "";
   }
+
+  /** True when the key is the routed cluster itself (then an empty key already means "no route"). */
+  get byCluster(): bool {
+    return this.kind == DestinationKind.Cluster;
+  }
+}
+
+/**
+ * One spelling per host: ASCII lower case, no port, no trailing dot (`Checkout.EXAMPLE.com.:8080` ->
+ * `checkout.example.com`). Returns `name` itself when it is already normal (the common case allocates nothing).
+ */
+export function normalizeName(name: string): string {
+  let normal = true;
+  const n = name.length;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c == 0x3a) { normal = false; break; } // upper case, ':'
+  }
+  if (normal && (n == 0 || name.charCodeAt(n - 1) != 0x2e)) return name;
+  let s = stripPort(name);
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) == 0x2e) end--; // trailing dots
+  if (end < s.length) s = s.substring(0, end);
+  return asciiLower(s);
+}
+
+/** ASCII letters to lower case; other characters as they are (a host name is ASCII; IDNs arrive punycoded). */
+function asciiLower(s: string): string {
+  const buf = String.UTF16.encode(s);
+  const base = changetype<usize>(buf);
+  const n = <usize>s.length;
+  for (let i: usize = 0; i < n; i++) {
+    const c = load<u16>(base + (i << 1));
+    if (c >= 0x41 && c <= 0x5a) store<u16>(base + (i << 1), c + 0x20);
+  }
+  return String.UTF16.decode(buf);
 }

@@ -45,7 +45,7 @@ export class OutlierBreakerConfig {
   destination: Destination = new Destination(0, null);
   /** One breaker per destination and upstream host (`upstream.address`) instead of per destination. */
   perHost: bool = false;
-  /** Distinct breakers shared by all workers; destinations beyond it pass unguarded (counted). */
+  /** Distinct breakers shared by all workers; destinations beyond it share one overflow breaker "other". */
   maxBreakers: i32 = 100;
   /** Failures in a row that open the breaker; 0 turns the rule off. */
   consecutiveFailures: u32 = 5;
@@ -81,7 +81,7 @@ export class OutlierBreakerConfig {
 /** Parses the configuration; on error returns null and `r.error` names the field and quotes the value. */
 export function parseConfig(r: ConfigReader): OutlierBreakerConfig | null {
   const c = new OutlierBreakerConfig();
-  c.destination = Destination.read(r);
+  c.destination = Destination.read(r, "cluster");
   c.perHost = r.bool("perHost", false);
   c.maxBreakers = <i32>r.u32("maxBreakers", 100, 1, 10000);
   c.consecutiveFailures = r.u32("consecutiveFailures", 5, 0, 100000);

@@ -11,6 +11,7 @@ import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, P_RESPONSE_FLAGS } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { SharedDirectory } from "../common/directory";
+import { Cause, classify as classifyCause, isNeutral, outcomeOf } from "../common/outcome";
 import {
   Str, HeaderPair, getHeader, getPropertyI64, getSharedData, setSharedData, randomF64, log, logEnabled, nowMs as hostNowMs, casFor,
 } from "../../assembly/host";
@@ -20,7 +21,7 @@ import { ConfigReader } from "../../assembly/config";
 import { OutlierBreakerConfig, FILTER_NAME, FailOn, parseConfig } from "./config";
 import {
   Admit, BreakerRecord, Outcome, RECORD_SIZE, MAX_KEY_LENGTH, State, STATE_NAMES, Transition, TRIP_NAMES,
-  classify, isSlow, recordEpoch, recordOpenUntilMs, recordState, retryAfterSeconds,
+  isSlow, recordEpoch, recordOpenUntilMs, recordState, retryAfterSeconds,
 } from "./core";
 
 /** Bounded CAS retries when workers update one breaker at the same moment. */
@@ -32,7 +33,8 @@ const H_RETRY_AFTER = "retry-after";
 const H_STATUS = new Str(":status");
 const DETAILS: string[] = ["", "outlier_breaker_open", "outlier_breaker_half_open"];
 const BODY: string[] = ["", "upstream circuit open\n", "upstream circuit half-open, no probe slot free\n"];
-const UNTRACKED = "other";
+/** The breaker every destination beyond maxBreakers shares: still guarded, never unguarded. */
+const OVERFLOW = "other";
 
 /** One breaker as this VM knows it: its shared-data key and its series. */
 class Breaker {
@@ -47,7 +49,7 @@ class Breaker {
   pendingRejections: i64 = 0;
 
   constructor(readonly name: string, slot: i32) {
-    this.key = new Str(KEY_PREFIX + "b." + slot.toString());
+    this.key = new Str(KEY_PREFIX + "b." + (slot >= 0 ? slot.toString() : OVERFLOW));
     this.state = new Gauge(series(name, "", "state"));
     this.opens = new Counter(series(name, "", "opens_total"));
     this.rejections = new Counter(series(name, "", "rejections_total"));
@@ -84,10 +86,10 @@ export class OutlierBreakerStage extends Stage {
 
   constructor(readonly config: OutlierBreakerConfig) {
     super();
-    this.untracked = new Counter(series(UNTRACKED, "", "untracked_total"));
+    this.untracked = new Counter(series(OVERFLOW, "", "untracked_total"));
     this.fallbackHeader = config.fallbackHeader.length > 0 ? new Str(config.fallbackHeader) : null;
-    this.directory = new SharedDirectory(KEY_PREFIX + "breakers", <i32>config.maxBreakers, MAX_KEY_LENGTH, UNTRACKED,
-      FILTER_NAME + ": " + config.maxBreakers.toString() + " breakers in use; later destinations pass unguarded (counted as \"" + UNTRACKED + "\")");
+    this.directory = new SharedDirectory(KEY_PREFIX + "breakers", <i32>config.maxBreakers, MAX_KEY_LENGTH, OVERFLOW,
+      FILTER_NAME + ": " + config.maxBreakers.toString() + " breakers in use; later destinations share the \"" + OVERFLOW + "\" breaker");
   }
 
   get name(): string { return FILTER_NAME; }
@@ -113,16 +115,33 @@ export class OutlierBreakerStage extends Stage {
     }
   }
 
-  /** The breaker of `key`: admitted to the shared registry on first sight, or null (unguarded) beyond the cap. */
-  breakerFor(key: string): Breaker | null {
+  /** This VM's breaker of `key`, if it has met it already (no host call). */
+  knownBreaker(key: string): Breaker | null {
+    return this.breakers.has(key) ? this.breakers.get(key) : null;
+  }
+
+  /**
+   * The breaker of a routed `key`: admitted to the shared registry on first sight; beyond the cap (or for a name that
+   * may not have a slot) the one overflow breaker all such destinations share. Only names of routed requests get here,
+   * and overflow names are not remembered, so clients cannot grow this VM's map.
+   */
+  breakerFor(key: string): Breaker {
     if (this.breakers.has(key)) return this.breakers.get(key);
     const slot = this.directory.slotOf(key);
     if (slot < 0) {
       this.untracked.inc();
-      return null;
+      return this.overflow();
     }
     const b = new Breaker(key, slot);
     this.breakers.set(key, b);
+    this.known.push(b);
+    return b;
+  }
+
+  private overflow(): Breaker {
+    if (this.breakers.has(OVERFLOW)) return this.breakers.get(OVERFLOW);
+    const b = new Breaker(OVERFLOW, -1);
+    this.breakers.set(OVERFLOW, b);
     this.known.push(b);
     return b;
   }
@@ -244,6 +263,9 @@ class OutlierBreakerStream extends StageStream {
     // A client must not pick the fallback route itself.
     if (fallback !== null && view.requestHeader(fallback) !== null) view.removeRoutingHeader(fallback);
     let key = c.destination.of(view);
+    // No state for a request no route sends anywhere (Envoy answers it 404): made-up names cannot squat breakers.
+    let known = stage.knownBreaker(key);
+    if (known === null && (c.destination.byCluster ? key.length == 0 : view.clusterName().length == 0)) return true;
     if (key.length == 0) key = "unknown";
     if (c.perHost) {
       // The host is known on request only in a cluster's upstream filter chain (the router picked it already).
@@ -254,9 +276,9 @@ class OutlierBreakerStream extends StageStream {
       }
       key += "@" + host;
       this.upstreamChain = true;
+      known = null;
     }
-    const b = stage.breakerFor(key);
-    if (b === null) return true;
+    const b = known !== null ? known : stage.breakerFor(key);
     this.breaker = b;
     this.startMs = nowMs;
     this.hasBody = view.requestHasBody;
@@ -288,13 +310,13 @@ class OutlierBreakerStream extends StageStream {
     // Upstream chain: this is the host's answer (response.code is not set yet here, :status is).
     const status = getHeader(MapType.HttpResponseHeaders, H_STATUS);
     const code = status !== null ? <i64>I32.parseInt(status) : 0;
-    this.finish(classify(code, 0, 1, this.stage.config), nowMs);
+    this.finish(verdict(classifyCause(code, 0, 1, -1, 0), code, this.stage.config), nowMs);
   }
 
   onComplete(view: StreamView, nowMs: i64): void {
     // Not guarded, the breaker's own answers, and re-routed (fallback) requests say nothing about this upstream.
     if (this.breaker === null || this.admitted == Admit.Reject || this.finished) return;
-    this.finish(classify(view.responseCode(), view.responseFlags(), view.attemptCount(), this.stage.config), nowMs);
+    this.finish(verdict(outcomeOf(view), view.responseCode(), this.stage.config), nowMs);
   }
 
   onDone(view: StreamView): void {
@@ -311,7 +333,8 @@ class OutlierBreakerStream extends StageStream {
   private decideProbe(view: StreamView, nowMs: i64): void {
     const status = getHeader(MapType.HttpResponseHeaders, H_STATUS);
     const code = status !== null ? <i64>I32.parseInt(status) : 0;
-    this.finish(classify(code, getPropertyI64(P_RESPONSE_FLAGS, 0), view.attemptCount(), this.stage.config), nowMs);
+    const cause = classifyCause(code, getPropertyI64(P_RESPONSE_FLAGS, 0), view.attemptCount(), this.elapsedMs * 1_000_000, view.callerBudget());
+    this.finish(verdict(cause, code, this.stage.config), nowMs);
   }
 
   private finish(outcome: Outcome, nowMs: i64): void {
@@ -321,6 +344,26 @@ class OutlierBreakerStream extends StageStream {
     const elapsed = this.elapsedMs >= 0 ? this.elapsedMs : nowMs - this.startMs;
     this.stage.completeRequest(changetype<Breaker>(this.breaker), this.admitted, this.epoch, this.hasBody, this.ticket, outcome, isSlow(elapsed, c), nowMs);
   }
+}
+
+/**
+ * What a finished call says to the breaker (causes: filters/common/outcome.ts). Caller-caused causes are neutral; an
+ * upstream failure counts when failOn names it, else by its code, like an answer.
+ */
+function verdict(cause: Cause, code: i64, c: OutlierBreakerConfig): Outcome {
+  if (isNeutral(cause)) return Outcome.Neutral;
+  const on = c.failOn;
+  if (cause == Cause.UpstreamReset && (on & FailOn.RESET) != 0) return Outcome.Failure;
+  if (cause == Cause.UpstreamConnectFailure && (on & FailOn.CONNECT_FAILURE) != 0) return Outcome.Failure;
+  if (cause == Cause.UpstreamTimeout && (on & FailOn.TIMEOUT) != 0) return Outcome.Failure;
+  if (code <= 0) return Outcome.Neutral;
+  if ((on & FailOn.SERVER_ERROR) != 0 && code >= 500 && code <= 599) return Outcome.Failure;
+  if ((on & FailOn.GATEWAY_ERROR) != 0 && code >= 502 && code <= 504) return Outcome.Failure;
+  const codes = c.failureStatusCodes;
+  for (let i = 0; i < codes.length; i++) {
+    if (<i64>unchecked(codes[i]) == code) return Outcome.Failure;
+  }
+  return Outcome.Success;
 }
 
 /** The stage from its configuration, or null (the reader's error names the field). */

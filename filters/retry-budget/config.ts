@@ -33,7 +33,7 @@ export class RetryBudgetConfig {
   adaptive: bool = true;
   /** Keep the client's retry-on / max-retries / per-try timeout (the count is still capped by the budget). */
   trustClientHeaders: bool = false;
-  /** Destinations with a budget of their own; later ones share one overflow budget. */
+  /** Destinations with a budget of their own; later ones share one overflow budget ("other"). */
   maxDestinations: u32 = 100;
   /** How often a worker merges its counts into the shared budget and reads the other workers'. */
   syncIntervalMs: u32 = 100;
@@ -42,7 +42,7 @@ export class RetryBudgetConfig {
 /** Parses the configuration; on error returns null and `r.error` names the field and quotes the value. */
 export function parseConfig(r: ConfigReader): RetryBudgetConfig | null {
   const c = new RetryBudgetConfig();
-  c.destination = Destination.read(r);
+  c.destination = Destination.read(r, "cluster");
   c.retryRatio = r.number("retryRatio", 0.2, 0.0, 10.0);
   c.minRetriesPerSecond = r.number("minRetriesPerSecond", 10.0, 0.0, 100000.0);
   c.windowSeconds = r.u32("windowSeconds", 10, 1, 3600);

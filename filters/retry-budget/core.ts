@@ -10,7 +10,7 @@
  *
  * Retries are counted in millionths (RETRY_UNIT), so a reservation given back cancels exactly.
  */
-import { ResponseFlag } from "../../assembly/stream";
+import { Cause, isNeutral, isUpstreamFailure } from "../common/outcome";
 
 /** Time buckets per window. */
 // @ts-ignore: decorator
@@ -71,18 +71,25 @@ export class BudgetWindow {
     return true;
   }
 
-  /** A request arrived: it deposits into the current bucket. */
-  deposit(nowMs: i64): void {
+  /**
+   * A request arrived: it deposits into the current bucket. Returns false (nothing counted) when the clock stepped
+   * back behind a bucket this window already holds.
+   */
+  deposit(nowMs: i64): bool {
     const s = this.claim(this.epochAt(nowMs));
+    if (s < 0) return false;
     unchecked(this.requests[s] += 1);
+    return true;
   }
 
-  /** A completed request's attempts, counted in the current bucket. */
-  recordAttempts(nowMs: i64, ok: u32, failed: u32): void {
-    if (ok == 0 && failed == 0) return;
+  /** A completed request's attempts, counted in the current bucket; false (nothing counted) after a backward clock step. */
+  recordAttempts(nowMs: i64, ok: u32, failed: u32): bool {
+    if (ok == 0 && failed == 0) return false;
     const s = this.claim(this.epochAt(nowMs));
+    if (s < 0) return false;
     unchecked(this.okAttempts[s] += ok);
     unchecked(this.failedAttempts[s] += failed);
+    return true;
   }
 
   /**
@@ -127,8 +134,12 @@ export class BudgetWindow {
     }
   }
 
-  /** The slot of `epoch`, emptied first if it held an older bucket; -1 when it holds a newer one. */
+  /**
+   * The slot of `epoch`, emptied first if it held an older bucket; -1 when it holds a newer one (the wall clock stepped
+   * back) or the epoch is before 1970 (no slot). Every caller checks for -1: an unchecked -1 writes into the array header.
+   */
   private claim(epoch: i64): i32 {
+    if (epoch < 0) return -1;
     const s = <i32>(epoch % <i64>BUCKETS);
     const held = unchecked(this.epochs[s]);
     if (held == epoch) return s;
@@ -211,26 +222,38 @@ export function expectedRetries(k: u32, q: f64): f64 {
 
 // ---------------------------------------------------------------- outcomes
 
-/** True when the final answer counts as an upstream failure: 5xx, or no answer because the upstream failed. */
-export function isFailure(code: i64, flags: i64): bool {
-  if (code >= 500) return true;
-  return code == 0 && (flags & ResponseFlag.ANY_UPSTREAM_FAILURE) != 0;
+/** What a completed request's final answer says about the upstream (from its cause, filters/common/outcome.ts). */
+export enum Verdict {
+  Ok = 0,
+  Failed = 1,
+  /** Caller-caused or never sent: the last attempt counts neither way. */
+  Neutral = 2,
+}
+
+/** The retry budget's verdict: an upstream failure, or an upstream answer of 5xx, fails; caller-caused is neutral. */
+export function verdictOf(cause: Cause, code: i64): Verdict {
+  if (isNeutral(cause)) return Verdict.Neutral;
+  if (isUpstreamFailure(cause) || code >= 500) return Verdict.Failed;
+  return code > 0 ? Verdict.Ok : Verdict.Neutral;
 }
 
 /** Attempts of a completed request that succeeded (0 or 1): the router retries only after a failed attempt. */
-@inline export function okAttempts(attempts: i64, failed: bool): u32 {
-  return attempts >= 1 && !failed ? 1 : 0;
+@inline export function okAttempts(attempts: i64, v: Verdict): u32 {
+  return attempts >= 1 && v == Verdict.Ok ? 1 : 0;
 }
 
-/** Attempts of a completed request that failed: all of them when the final answer failed, else all but the last. */
-@inline export function failedAttempts(attempts: i64, failed: bool): u32 {
+/**
+ * Attempts of a completed request that failed: all of them when the final answer failed, else all but the last (each
+ * retried attempt failed; a neutral last attempt is not counted).
+ */
+@inline export function failedAttempts(attempts: i64, v: Verdict): u32 {
   if (attempts < 1) return 0;
-  return <u32>(failed ? attempts : attempts - 1);
+  return <u32>(v == Verdict.Failed ? attempts : attempts - 1);
 }
 
 /** True when the budget stopped a retry the router would have made: it failed after using every retry it was given. */
-@inline export function retryDenied(granted: u32, wanted: u32, attempts: i64, failed: bool): bool {
-  return failed && granted < wanted && attempts == <i64>granted + 1;
+@inline export function retryDenied(granted: u32, wanted: u32, attempts: i64, v: Verdict): bool {
+  return v == Verdict.Failed && granted < wanted && attempts == <i64>granted + 1;
 }
 
 // ---------------------------------------------------------------- shared-data encoding

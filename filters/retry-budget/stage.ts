@@ -20,8 +20,9 @@ import { ConfigReader } from "../../assembly/config";
 import { RetryBudgetConfig, FILTER_NAME, MAX_RETRIES_CAP, parseConfig } from "./config";
 import {
   BUCKETS, RETRY_UNIT, BudgetWindow, BudgetPolicy, Totals, OVERFLOW, MAX_NAME_LENGTH, ENCODED_BYTES, decodeWindow,
-  encodeWindow, failedAttempts, isFailure, okAttempts, retryDenied,
+  encodeWindow, failedAttempts, verdictOf, okAttempts, retryDenied,
 } from "./core";
+import { outcomeOf } from "../common/outcome";
 
 /** Bounded CAS retries when workers write the same key at the same moment. */
 // @ts-ignore: decorator
@@ -119,7 +120,15 @@ export class RetryBudgetStage extends Stage {
     return new RetryBudgetStream(this);
   }
 
-  /** This VM's budget for a destination: its own slot while the directory has room, else the overflow budget. */
+  /** This VM's budget of `name` if it has met it already (no host call). */
+  knownBudget(name: string): DestinationBudget | null {
+    return this.budgets.has(name) ? this.budgets.get(name) : null;
+  }
+
+  /**
+   * This VM's budget for a routed destination: its own slot while the directory has room, else the overflow budget.
+   * Overflow names are not remembered, so clients cannot grow this VM's map.
+   */
   budgetFor(name: string): DestinationBudget {
     if (this.budgets.has(name)) return this.budgets.get(name);
     const slot = this.directory.slotOf(name);
@@ -246,7 +255,12 @@ class RetryBudgetStream extends StageStream {
     const stage = this.stage;
     const c = stage.config;
     const name = c.destination.of(view);
-    const d = stage.budgetFor(name.length > 0 ? name : "unknown");
+    let d = stage.knownBudget(name);
+    if (d === null) {
+      // No budget for a request no route sends anywhere (Envoy answers it 404): made-up names cannot squat slots.
+      if (c.destination.byCluster ? name.length == 0 : view.clusterName().length == 0) return true;
+      d = stage.budgetFor(name.length > 0 ? name : "unknown");
+    }
     let wanted = c.maxRetries;
     let clientRetryOn: string | null = null;
     let clientPerTry: string | null = null;
@@ -281,16 +295,16 @@ class RetryBudgetStream extends StageStream {
     const d = this.budget;
     if (d === null) return;
     const attempts = view.attemptCount();
-    const code = view.responseCode();
-    const failed = isFailure(code, code == 0 ? view.responseFlags() : 0);
+    // Caller-caused outcomes (its own short deadline, a disconnect) never lower the success ratio.
+    const v = verdictOf(outcomeOf(view), view.responseCode());
     const made = attempts > 1 ? attempts - 1 : 0;
-    d.delta.recordAttempts(nowMs, okAttempts(attempts, failed), failedAttempts(attempts, failed));
+    d.delta.recordAttempts(nowMs, okAttempts(attempts, v), failedAttempts(attempts, v));
     // The reservation becomes what was actually spent, in the bucket where it was granted.
     const correction = made * RETRY_UNIT - this.reserved;
     d.delta.charge(this.epoch, nowMs, correction);
     d.pendingRequests++;
     d.pendingRetries += made;
-    if (retryDenied(this.granted, this.wanted, attempts, failed)) d.pendingDenied++;
+    if (retryDenied(this.granted, this.wanted, attempts, v)) d.pendingDenied++;
     // A whole retry more than reserved (an outage beginning) or given back (the other workers may be refusing on it):
     // tell the other workers now rather than at the next tick.
     if (correction >= RETRY_UNIT || correction <= -RETRY_UNIT) this.stage.sync(d, nowMs);

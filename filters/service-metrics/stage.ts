@@ -4,7 +4,8 @@
  *
  * Host calls per request: `:authority` (or the cluster / header) on request; response.code, response.flags,
  * upstream.request_attempt_count, request.duration and two metric updates at completion. Series are defined once per
- * VM on first use; the label registry is read from shared data only for a destination this VM has not seen.
+ * VM on first use; for a destination this VM has not seen, xds.cluster_name (was it routed?) and the label registry
+ * in shared data.
  */
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView } from "../../assembly/stream";
@@ -13,7 +14,8 @@ import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { ServiceMetricsConfig, Naming, FILTER_NAME, parseConfig } from "./config";
 import { SharedDirectory } from "../common/directory";
-import { OTHER, boundedCode, codeClass, flagIndex, FLAG_LABELS, isUpstreamFailure } from "./core";
+import { OTHER, UNROUTED, codeKey, codeLabel, codeClass, flagIndex, FLAG_LABELS } from "./core";
+import { isUpstreamFailure, outcomeOf } from "../common/outcome";
 
 /** Longest destination label kept; longer ones are counted under "other" (label values are cut at 64 anyway). */
 // @ts-ignore: decorator
@@ -21,7 +23,7 @@ import { OTHER, boundedCode, codeClass, flagIndex, FLAG_LABELS, isUpstreamFailur
 
 /** The series of one destination service on this VM. */
 class ServiceSeries {
-  /** Request counters keyed by code * 16 + flag index. */
+  /** Request counters keyed by codeKey * 16 + flag index. */
   requests: Map<i32, Counter> = new Map<i32, Counter>();
   duration: Histogram;
   localReplies: Counter;
@@ -68,7 +70,7 @@ export class ServiceMetricsStage extends Stage {
     return new ServiceMetricsStream(this);
   }
 
-  /** The tag-encoded stat name of a series; code < 0 means a series without code labels. */
+  /** The tag-encoded stat name of a series; `code` is a codeKey, < 0 for a series without code labels. */
   seriesName(service: string, code: i32, flags: i32, metric: string): string {
     const c = this.config;
     const names = new Array<string>();
@@ -83,18 +85,28 @@ export class ServiceMetricsStage extends Stage {
     }
     names.push("destination_service"); values.push(service);
     if (code >= 0) {
-      names.push("response_code"); values.push(code.toString());
-      if (c.naming == Naming.Resilience) { names.push("response_code_class"); values.push(codeClass(code)); }
+      names.push("response_code"); values.push(codeLabel(code));
+      if (c.naming == Naming.Resilience) { names.push("response_code_class"); values.push(codeClass(code >= 1 && code <= 5 ? code * 100 : code)); }
       names.push("response_flags"); values.push(FLAG_LABELS[flags]);
     }
     return taggedName(names, values, metric);
   }
 
-  /** This VM's series for a destination, admitting it to the shared registry or folding it into "other". */
-  seriesFor(service: string): ServiceSeries {
+  /**
+   * This VM's series for a destination, admitting it to the shared registry or folding it into "other". A name enters
+   * the registry only when a route sent the request somewhere; every other request counts under "unrouted".
+   */
+  seriesFor(view: StreamView, service: string): ServiceSeries {
     if (this.series.has(service)) return this.series.get(service);
-    const label = this.services.slotOf(service) >= 0 ? service : OTHER;
-    if (label == OTHER && this.series.has(OTHER)) return this.series.get(OTHER);
+    const routed = this.config.destination.byCluster ? service.length > 0 : view.clusterName().length > 0;
+    let label = UNROUTED;
+    if (routed) {
+      if (service.length == 0) service = "unknown";
+      if (this.series.has(service)) return this.series.get(service);
+      label = this.services.slotOf(service) >= 0 ? service : OTHER;
+    }
+    // Folded names are not remembered: clients choosing names cannot grow this VM's map.
+    if (label != service && this.series.has(label)) return this.series.get(label);
     const s = new ServiceSeries(this, label);
     this.series.set(label, s);
     return s;
@@ -115,14 +127,15 @@ class ServiceMetricsStream extends StageStream {
   onComplete(view: StreamView, nowMs: i64): void {
     // A stream that never reached on_request_headers still gets its destination here (request headers are readable).
     if (this.service.length == 0) this.service = this.stage.config.destination.of(view);
-    const s = this.stage.seriesFor(this.service.length > 0 ? this.service : "unknown");
-    const code = boundedCode(view.responseCode());
+    const s = this.stage.seriesFor(view, this.service);
+    const code = view.responseCode();
     const flags = view.responseFlags();
-    s.requestCounter(code, flagIndex(flags)).inc();
+    s.requestCounter(codeKey(code), flagIndex(flags)).inc();
     const durNs = view.requestDurationNs();
     if (durNs >= 0) s.duration.record(<u64>(durNs / 1_000_000));
     if (view.attemptCount() == 0 && code != 0) s.localReplies.inc();
-    if (isUpstreamFailure(flags)) s.upstreamFailures.inc();
+    // Caller-caused outcomes (its own deadline, a disconnect) are counted above with their flag, not as upstream failures.
+    if (isUpstreamFailure(outcomeOf(view))) s.upstreamFailures.inc();
   }
 }
 

@@ -5,13 +5,14 @@
  * decide rollbacks, cool-downs and ramp steps there, and adopt the result.
  *
  * Host calls per request: the headers the rules and the sticky key need (each read once), one header replace and
- * clear_route_cache on request; response.code (plus response.flags when the code is below 500) at completion. No clock:
+ * clear_route_cache on request; response.code, response.flags and the attempt count at completion (the outcome's cause). No clock:
  * an outcome goes into the window bucket of this VM's last sync. Metrics are counted locally and added to the host's
  * counters on the tick. Per tick and VM: one shared-data get, and one set when there was traffic or a decision.
  */
 import { Stage, StageStream } from "../../assembly/stage";
 import { ConfigReader } from "../../assembly/config";
-import { StreamView, ResponseFlag } from "../../assembly/stream";
+import { StreamView } from "../../assembly/stream";
+import { isNeutral, isUpstreamFailure, outcomeOf } from "../common/outcome";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { Str, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64, casFor } from "../../assembly/host";
 import { LogLevel } from "../../assembly/abi/types";
@@ -231,9 +232,10 @@ class TrafficSplitStream extends StageStream {
   onComplete(view: StreamView, nowMs: i64): void {
     const i = this.subset;
     if (i < 0) return; // an earlier stage answered locally: this request was never routed
-    const code = view.responseCode();
-    const failed = code >= 500 || (view.responseFlags() & ResponseFlag.ANY_UPSTREAM_FAILURE) != 0;
-    this.stage.record(i, failed);
+    // Caller-caused outcomes (its own short deadline, a disconnect, a later stage's local reply) never roll a canary back.
+    const cause = outcomeOf(view);
+    if (isNeutral(cause)) return;
+    this.stage.record(i, isUpstreamFailure(cause) || view.responseCode() >= 500);
   }
 }
 

@@ -34,9 +34,12 @@ for (const file of ["service-metrics.wasm", "service-metrics.debug.wasm"]) {
       return { host, vms };
     };
 
-    /** One request through `vm`: headers, upstream response, `durationNs` later the access log and destruction. */
+    /**
+     * One request through `vm`: headers, upstream response, `durationNs` later the access log and destruction. A route
+     * sends it to cluster "routed" unless `props` says otherwise (a name is admitted as a label only once routed).
+     */
     const request = (host: Host, vm: Vm, authority: string, code: number, props: Record<string, PropertyValue> = {}, durationNs = 0n) => {
-      const s = vm.newStream({ properties: props });
+      const s = vm.newStream({ properties: { "xds.cluster_name": "routed", ...props } });
       assert.equal(s.requestHeaders({ ":authority": authority, ":path": "/", ":method": "GET" }, true), 0);
       assert.equal(s.responseHeaders({ ":status": String(code) }, true), 0);
       host.clock.advanceNs(durationNs);
@@ -137,6 +140,56 @@ for (const file of ["service-metrics.wasm", "service-metrics.debug.wasm"]) {
       assert.equal(calls.proxy_get_shared_data, undefined);
       const total = Object.values(calls).reduce((a, b) => a + b, 0);
       assert.ok(total <= 10, `expected at most 10 host calls per request, got ${total}: ${JSON.stringify(calls)}`);
+    });
+
+    test("requests no route sends anywhere are counted under one label, and never enter the registry", () => {
+      const { host, vms } = start('{"maxServices": 5}');
+      const unrouted = (vm: Vm) => vm.newStream({ properties: {} });
+      for (let i = 0; i < 300; i++) {
+        const s = unrouted(vms[i % 2]!);
+        s.requestHeaders({ ":authority": `made-up-${i}.example`, ":path": "/", ":method": "GET" }, true);
+        s.setProperty("upstream.request_attempt_count", prop.uint(0));
+        s.setProperty("response.flags", 0x100n); // NR
+        s.responseHeaders({ ":status": "404" }, true);
+        s.finish();
+      }
+      assert.equal(host.counter(requests("unrouted", 404, "NR")), 300n);
+      assert.equal(host.sharedData(REGISTRY_KEY), undefined, "no made-up name took a slot");
+      assert.deepEqual(host.metricNames(MetricType.Counter).filter((n) => n.includes("made-up")), []);
+      request(host, vms[0]!, "Real.SVC:8080", 200);
+      request(host, vms[1]!, "real.svc.", 200);
+      assert.equal(host.sharedData(REGISTRY_KEY)!.text, "real.svc", "a routed name is admitted, in its one spelling");
+      assert.equal(host.counter(requests("real.svc", 200)), 2n);
+    });
+
+    test("response_code is bounded: an upstream reflecting 900 codes makes at most 50 values", () => {
+      const { host, vms } = start();
+      for (let code = 100; code < 1000; code++) request(host, vms[code % 2]!, "a.svc", code);
+      const codes = new Set(host.metricNames(MetricType.Counter)
+        .filter((n) => n.includes("resilience_requests_total"))
+        .map((n) => /response_code=\.=([^;]*);/.exec(n)![1]));
+      assert.equal(codes.size, 43 + 5 + 1, `known codes, five classes and "other": ${[...codes].join(" ")}`);
+      assert.ok(codes.has("5xx") && codes.has("other") && codes.has("503") && !codes.has("599"));
+      const cls = (code: string, c: string) => series(
+        [["reporter", "outbound"], ["destination_service", "a.svc"], ["response_code", code], ["response_code_class", c], ["response_flags", "-"]],
+        "resilience_requests_total");
+      assert.equal(host.counter(cls("5xx", "5xx")), 100n - 6n, "599 - 500 + 1 codes less the six known 5xx");
+      assert.equal(host.counter(cls("other", "0")), 400n, "600 to 999");
+    });
+
+    test("a timeout of the caller's own budget is counted with its flag but is no upstream failure", () => {
+      const { host, vms } = start();
+      // The deadline filter of the chain published the caller's 10 ms budget; the request ran it out (12 ms).
+      request(host, vms[0]!, "a.svc", 504, { "response.flags": 0x4n, resilience_caller_budget_ms: "10" }, 12_000_000n);
+      assert.equal(host.counter(requests("a.svc", 504, "UT")), 1n);
+      assert.equal(host.counter(perService("a.svc", "resilience_upstream_failures_total")), 0n);
+      // The operator's bound (no caller budget published) is an upstream failure.
+      request(host, vms[0]!, "a.svc", 504, { "response.flags": 0x4n }, 1_000_000_000n);
+      assert.equal(host.counter(requests("a.svc", 504, "UT")), 2n);
+      assert.equal(host.counter(perService("a.svc", "resilience_upstream_failures_total")), 1n);
+      // A downstream HTTP/2 reset (DR) is labelled, not an upstream failure.
+      request(host, vms[1]!, "a.svc", 0, { "response.flags": 0x10000000n });
+      assert.equal(host.counter(perService("a.svc", "resilience_upstream_failures_total")), 1n);
     });
 
     test("housekeeping ticks fire once a second in every worker", () => {

@@ -517,19 +517,72 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
       assert.equal(closed.routeCacheClears, 0, "no header, no route change while closed");
     });
 
-    test("destinations beyond maxBreakers pass unguarded and are counted", () => {
+    test("destinations beyond maxBreakers share one overflow breaker, still guarded, and are counted", () => {
       const { host, vms } = start({ maxBreakers: 2, consecutiveFailures: 1 });
       call(host, vms[0]!, { authority: "a.svc" });
       call(host, vms[1]!, { authority: "b.svc" });
-      for (let i = 0; i < 5; i++) assert.equal(call(host, vms[i % 2]!, { authority: "c.svc", status: 500 }).requestForwarded, true);
+      // Behaviour changed on purpose (issue 10): beyond the cap a destination used to pass unguarded; now the
+      // overflow breaker "other" guards it, so its first failure (consecutiveFailures 1) opens it.
+      assert.equal(call(host, vms[0]!, { authority: "c.svc", status: 500 }).requestForwarded, true);
+      for (let i = 0; i < 4; i++) assert.equal(call(host, vms[i % 2]!, { authority: "c.svc", status: 500 }).requestForwarded, false);
       assert.equal(host.sharedData(`${PREFIX}breakers`)?.text, "a.svc\nb.svc");
       assert.equal(host.counter(metric("other", "untracked_total")), 5n);
+      assert.equal(host.counter(metric("other", "opens_total")), 1n);
       assert.deepEqual(host.metricNames(MetricType.Counter).filter((n) => n.includes("c.svc")), []);
       assert.equal(host.sharedData(`${PREFIX}b.2`), undefined);
+      assert.ok(host.sharedData(`${PREFIX}b.other`), "the overflow breaker has its own record");
       const later = call(host, vms[0]!, { authority: "d.svc" });
-      assert.equal(later.hostCallCount.proxy_get_shared_data, undefined, "a full registry is kept: no shared read for keys beyond it");
+      assert.equal(later.requestForwarded, false, "another destination beyond the cap shares the open overflow breaker");
+      assert.equal(later.hostCallCount.proxy_get_shared_data, 1, "a full registry is kept: the overflow record is read, the registry is not");
       assert.equal(call(host, vms[0]!, { authority: "b.svc", status: 500 }).requestForwarded, true);
       assert.equal(call(host, vms[1]!, { authority: "b.svc" }).requestForwarded, false, "b.svc, admitted by the other worker, is guarded");
+    });
+
+    test("a request no route sends anywhere creates no breaker and takes no slot", () => {
+      const { host, vms } = start({ maxBreakers: 2, consecutiveFailures: 1 });
+      for (let i = 0; i < 300; i++) {
+        const s = vms[i % 2]!.newStream();
+        s.requestHeaders({ ":authority": `made-up-${i}.example`, ":path": "/", ":method": "GET" }, true);
+        assert.equal(s.requestForwarded, true);
+        s.setProperty("upstream.request_attempt_count", prop.uint(0));
+        s.setProperty("response.flags", 0x100n); // NR
+        s.responseHeaders({ ":status": "404" }, true);
+        s.finish();
+      }
+      assert.equal(host.sharedData(`${PREFIX}breakers`), undefined);
+      assert.equal(host.counter(metric("other", "untracked_total")), 0n);
+      assert.deepEqual(host.metricNames(MetricType.Counter).filter((n) => n.includes("made-up")), []);
+      assert.equal(call(host, vms[0]!, { authority: "a.svc", status: 500 }).requestForwarded, true);
+      assert.equal(call(host, vms[1]!, { authority: "a.svc" }).requestForwarded, false, "the real destination has its own breaker, open");
+      assert.equal(host.sharedData(`${PREFIX}breakers`)?.text, "a.svc");
+    });
+
+    test("with destinationKey authority, every spelling of one host is one breaker", () => {
+      const { host, vms, record } = start({ destinationKey: "authority", consecutiveFailures: 2 });
+      call(host, vms[0]!, { authority: "checkout.example.com", status: 500 });
+      call(host, vms[1]!, { authority: "Checkout.EXAMPLE.com.:8080", status: 500 });
+      assert.equal(record(0).state, "open");
+      for (const spelling of ["CHECKOUT.example.com", "checkout.example.com:443", "checkout.example.com.", "checkout.example.com"]) {
+        assert.equal(call(host, vms[0]!, { authority: spelling }).requestForwarded, false, spelling);
+      }
+      assert.equal(host.sharedData(`${PREFIX}breakers`)?.text, "checkout.example.com");
+    });
+
+    test("timeouts of the caller's own budget never open the breaker; the operator's do", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 2 });
+      const timeout = (vm: Vm, props: Record<string, PropertyValue>, ms: number) => {
+        const s = begin(vm, { props: { ...props, "response.flags": 0x4n } });
+        host.clock.advanceMs(ms);
+        s.responseHeaders({ ":status": "504" }, true);
+        s.finish();
+        return s;
+      };
+      for (let i = 0; i < 12; i++) timeout(vms[i % 2]!, { resilience_caller_budget_ms: "10" }, 12);
+      assert.equal(host.sharedData(`${PREFIX}b.0`), undefined, "neutral outcomes write nothing: the breaker stays closed");
+      assert.equal(call(host, vms[0]!).requestForwarded, true);
+      // A huge caller budget does not hide a timeout the operator's bound made (the request ended long before it).
+      for (let i = 0; i < 2; i++) timeout(vms[i % 2]!, { resilience_caller_budget_ms: "15000" }, 1000);
+      assert.equal(record().state, "open");
     });
 
     test("each destination has its own breaker", () => {

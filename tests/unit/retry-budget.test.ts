@@ -63,9 +63,12 @@ for (const file of ["retry-budget.wasm", "retry-budget.debug.wasm"]) {
       return { host, vms, window };
     };
 
-    /** Request headers only: the request is in flight. Returns the stream and the retries it was granted. */
+    /**
+     * Request headers only: the request is in flight. Returns the stream and the retries it was granted. The route
+     * sends it to the cluster named like its authority (budgets are per routed cluster by default).
+     */
     const begin = (vm: Vm, authority = "a.svc", headers: Record<string, string> = {}): { s: Stream; granted: number } => {
-      const s = vm.newStream();
+      const s = vm.newStream({ properties: { "xds.cluster_name": authority } });
       assert.equal(s.requestHeaders({ ":authority": authority, ":path": "/", ":method": "GET", ...headers }, true), 0);
       return { s, granted: Number(s.requestHeaders().get("x-envoy-max-retries")) };
     };
@@ -289,6 +292,43 @@ for (const file of ["retry-budget.wasm", "retry-budget.debug.wasm"]) {
       assert.ok(host.logsAt(LogLevel.Info).some((l) => /2 destinations have budgets; later ones share the "other" budget/.test(l.message)));
     });
 
+    test("a request no route sends anywhere gets no budget and takes no slot", () => {
+      const { host, vms } = start({ maxDestinations: 2 }, 2);
+      for (let i = 0; i < 300; i++) {
+        const s = vms[i % 2]!.newStream();
+        s.requestHeaders({ ":authority": `made-up-${i}.example`, ":path": "/", ":method": "GET" }, true);
+        assert.equal(s.requestHeaders().get("x-envoy-max-retries"), undefined, "no grant for an unrouted request");
+        s.setProperty("upstream.request_attempt_count", prop.uint(0));
+        s.responseHeaders({ ":status": "404" }, true);
+        s.finish();
+      }
+      host.advanceMs(100);
+      assert.equal(host.sharedData(`${PREFIX}destinations`), undefined);
+      assert.deepEqual(host.metricNames(MetricType.Counter).filter((n) => n.includes("made-up") || n.includes("unknown")), []);
+      call(vms[0]!, 1, 200, "a.svc");
+      host.advanceMs(100);
+      assert.equal(host.sharedData(`${PREFIX}destinations`)!.text, "a.svc", "the first routed destination takes the first slot");
+    });
+
+    test("a timeout of the caller's own budget never lowers the success ratio; the operator's does", () => {
+      const { host, vms, window } = start({ minRetriesPerSecond: 0 });
+      const timeout = (callerBudgetMs: string | undefined, durationMs: number) => {
+        const { s } = begin(vms[0]!);
+        if (callerBudgetMs !== undefined) s.setProperty("resilience_caller_budget_ms", callerBudgetMs);
+        s.setProperty("upstream.request_attempt_count", prop.uint(1));
+        s.setProperty("response.flags", 0x4n); // UT
+        host.clock.advanceMs(durationMs);
+        s.responseHeaders({ ":status": "504" }, true);
+        s.finish();
+      };
+      for (let i = 0; i < 5; i++) timeout("10", 12);
+      host.advanceMs(100);
+      assert.deepEqual(window().map((b) => [b.requests, b.ok, b.failed]), [[5, 0, 0]], "neutral: neither ok nor failed");
+      timeout(undefined, 30);
+      host.advanceMs(100);
+      assert.deepEqual(window().map((b) => [b.requests, b.ok, b.failed]), [[6, 0, 1]], "the operator's timeout failed");
+    });
+
     test("with destinationKey cluster, the route's cluster names the budget", () => {
       const { host, vms } = start({ destinationKey: "cluster" });
       for (const authority of ["a.svc", "b.svc"]) {
@@ -311,10 +351,12 @@ for (const file of ["retry-budget.wasm", "retry-budget.debug.wasm"]) {
       assert.equal(calls.proxy_set_shared_data, undefined);
       assert.equal(calls.proxy_define_metric, undefined);
       assert.equal(calls.proxy_increment_metric, undefined, "counters are added on the tick");
-      assert.equal(calls.proxy_get_header_map_value, 1, ":authority");
+      // Budgets are per routed cluster by default (issue 10): the cluster is a property, not the :authority header,
+      // and the outcome's cause reads the flags too.
+      assert.equal(calls.proxy_get_header_map_value, undefined, "no header: the destination is the routed cluster");
       assert.equal(calls.proxy_replace_header_map_value, 2, "retry-on and max-retries");
       assert.equal(calls.proxy_remove_header_map_value, 1, "a client's per-try timeout");
-      assert.equal(calls.proxy_get_property, 2, "attempt count and response code");
+      assert.equal(calls.proxy_get_property, 4, "the cluster, then attempt count, response code and flags");
     });
 
     const refusals: Array<[string, RegExp]> = [

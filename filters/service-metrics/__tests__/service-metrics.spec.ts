@@ -1,7 +1,7 @@
 import { ConfigReader } from "../../../assembly/config";
 import { parseConfig, Naming } from "../config";
 import { DestinationKind } from "../../common/destination";
-import { codeClass, boundedCode, flagIndex, FLAG_LABELS, isUpstreamFailure } from "../core";
+import { codeClass, codeKey, codeLabel, CODE_OTHER, flagIndex, FLAG_LABELS } from "../core";
 
 function parse(text: string): ConfigReader {
   return ConfigReader.fromString(text, "service-metrics");
@@ -60,8 +60,23 @@ describe("service-metrics outcome labels", () => {
     expect(codeClass(503)).toBe("5xx");
     expect(codeClass(0)).toBe("0");
     expect(codeClass(999)).toBe("0");
-    expect(boundedCode(404)).toBe(404);
-    expect(boundedCode(1000)).toBe(0);
+  });
+
+  it("bounds response_code: common codes as themselves, other codes as their class, out of range as other", () => {
+    expect(codeLabel(codeKey(404))).toBe("404");
+    expect(codeLabel(codeKey(503))).toBe("503");
+    expect(codeLabel(codeKey(0))).toBe("0");
+    expect(codeLabel(codeKey(599))).toBe("5xx");
+    expect(codeLabel(codeKey(218))).toBe("2xx");
+    expect(codeLabel(codeKey(199))).toBe("1xx");
+    expect(codeLabel(codeKey(1000))).toBe("other");
+    expect(codeLabel(codeKey(99))).toBe("other");
+    expect(codeLabel(codeKey(-1))).toBe("other");
+    expect(codeKey(1000)).toBe(CODE_OTHER);
+    // Every code an upstream can reflect (0-999) lands on at most 43 known codes + 5 classes + "0" + "other".
+    const seen = new Set<i32>();
+    for (let c: i64 = 0; c < 1000; c++) seen.add(codeKey(c));
+    expect(seen.size).toBe(43 + 5 + 2);
   });
 
   it("names the most telling response flag", () => {
@@ -70,13 +85,7 @@ describe("service-metrics outcome labels", () => {
     expect(FLAG_LABELS[flagIndex(0x4 | 0x10)]).toBe("UT");
     expect(FLAG_LABELS[flagIndex(0x20)]).toBe("UF");
     expect(FLAG_LABELS[flagIndex(0x1000)]).toBe("other");
-  });
-
-  it("counts resets, connect failures and timeouts as upstream failures, not client disconnects", () => {
-    expect(isUpstreamFailure(0x10)).toBe(true);
-    expect(isUpstreamFailure(0x20)).toBe(true);
-    expect(isUpstreamFailure(0x4)).toBe(true);
-    expect(isUpstreamFailure(0x4000)).toBe(false);
-    expect(isUpstreamFailure(0)).toBe(false);
+    expect(FLAG_LABELS[flagIndex(0x4000)]).toBe("DC");
+    expect(FLAG_LABELS[flagIndex(0x10000000)]).toBe("DR");
   });
 });
