@@ -127,7 +127,8 @@ export class Upstream {
   static async start(opts: UpstreamOptions = {}): Promise<Upstream> {
     validate(opts);
     let self: Upstream | undefined;
-    const server = createServer((req, res) => void self!.handle(req, res));
+    // A request abandoned before its body ended (the client or Envoy reset it) is dropped, not an unhandled rejection.
+    const server = createServer((req, res) => void self!.handle(req, res).catch(() => res.destroy()));
     server.keepAliveTimeout = 60_000; // outlive Envoy's idle timeout so Envoy, not we, closes idle connections
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
