@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { request as httpRequest, Agent } from "node:http";
 import { after, before, describe, test } from "node:test";
 import {
-  closeHttp, envoyModes, request, seriesValue, startEnvoy, startEnvoyExpectFailure, startUpstream,
+  atLeast, closeHttp, envoyModes, request, seriesValue, startEnvoy, startEnvoyExpectFailure, startUpstream, waitUntil,
   type Bootstrap, type Envoy, type EnvoyMode, type Upstream, type UpstreamAction, type UpstreamRequest,
 } from "../harness/index.js";
 
@@ -16,7 +16,7 @@ const PER_HOST = "envoy-configs/outlier-breaker-per-host.yaml";
 const BASE_OPEN_MS = 2000;
 /** The configuration the tests run with: short open times and no jitter, so timing is exact; the slow-call rule on. */
 const CONFIG = {
-  consecutiveFailures: 5, failureRateThreshold: 50, windowSeconds: 10, minimumRequests: 20,
+  destinationKey: "authority", consecutiveFailures: 5, failureRateThreshold: 50, windowSeconds: 10, minimumRequests: 20,
   slowCallMs: 600, slowCallRateThreshold: 50, baseOpenMs: BASE_OPEN_MS, maxOpenMs: 8000, jitter: 0,
   halfOpenProbes: 2, halfOpenSuccesses: 2,
 };
@@ -67,6 +67,27 @@ function fresh(envoy: Envoy, host: string, headers: Record<string, string> = {})
     req.on("error", reject);
     req.end();
   });
+}
+
+/**
+ * A POST whose body the client starts and then withholds (content-length promises more): the request stays open
+ * until `abort()`. `answer` settles with the status if Envoy answers it meanwhile.
+ */
+function withheldBody(envoy: Envoy, host: string): { answer: Promise<number>; abort: () => void } {
+  const req = httpRequest(`${envoy.url()}/upload`, {
+    method: "POST", agent: false, headers: { host, connection: "close", "content-type": "text/plain", "content-length": "100000" },
+  });
+  const answer = new Promise<number>((resolve) => {
+    req.on("response", (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", () => resolve(-1));
+    req.on("close", () => resolve(-1));
+  });
+  req.flushHeaders();
+  req.write("x".repeat(10));
+  return { answer, abort: () => req.destroy() };
 }
 
 /** Connections each worker of the ingress listener accepted so far. */
@@ -211,6 +232,39 @@ for (const mode of await envoyModes()) {
       assert.equal(await metric("transitions_total", { destination_service: host, state: "half-open" }), 2);
     });
 
+    test("requests whose body the client withholds cannot hold half-open: normal requests probe and close the breaker", async () => {
+      const host = "service-a.withheld";
+      let healthy = false;
+      scenarios.set(host, () => ({ status: healthy ? 200 : 503 }));
+      for (let i = 0; i < 5; i++) await fresh(envoy, host);
+      const labels = { destination_service: host };
+      assert.equal(await metric("opens_total", labels), 1);
+      healthy = true;
+      // The gauge turns half-open (2) on the first tick after the open time: then the slow clients move first.
+      await waitUntil(`${host} breaker half-open`, () => metric("state", labels), (v) => v === 2);
+      const slow = [withheldBody(envoy, host), withheldBody(envoy, host), withheldBody(envoy, host)];
+      try {
+        // Two of them hold the probe slots a request with a body may take (halfOpenProbes 2); the third is refused.
+        const third = await Promise.race(slow.map((s) => s.answer));
+        assert.equal(third, 503, "one withheld request is refused: both slots are held");
+        await waitUntil(`${host} probes_total`, () => metric("probes_total", labels), atLeast(2));
+        const t0 = performance.now();
+        const statuses: number[] = [];
+        for (let i = 0; i < 10; i++) statuses.push((await fresh(envoy, host)).status);
+        const ms = performance.now() - t0;
+        assert.deepEqual(statuses, Array(10).fill(200), "body-less requests probe past the held slots; two successes close it");
+        assert.ok(ms < 5_000, `closed and serving within ${ms.toFixed(0)} ms, not after probeTimeoutMs (60 s)`);
+        assert.equal(await metric("transitions_total", { ...labels, state: "closed" }), 1);
+        assert.equal(await metric("state", labels), 0);
+      } finally {
+        for (const s of slow) s.abort();
+      }
+      // The withheld requests, ended by their clients without an answer, count for nothing.
+      for (let i = 0; i < 5; i++) assert.equal((await fresh(envoy, host)).status, 200);
+      assert.equal(await metric("opens_total", labels), 1, "never tripped by what the slow clients did");
+      assert.equal(scenarios.count(host), 5 + 15, "the upstream never saw a withheld request");
+    });
+
     test("an upstream with 1% random failures at 200 requests/s for 30 s never opens the breaker", async () => {
       const host = "service-a.noisy";
       let seed = 12345;
@@ -349,6 +403,52 @@ for (const mode of await envoyModes()) {
     });
   });
 
+  describe(`outlier-breaker probe timing in Envoy (${mode} mode, two workers)`, () => {
+    test("a slow but healthy upstream closes the breaker though every probe outlives probeTimeoutMs", async () => {
+      // Probes take 1500 ms, the probe timeout is 1000 ms: each probe's slot is reclaimed before it answers, and its
+      // late success still counts (before issue 10 a new epoch discarded it, and this breaker never closed).
+      let slow = false;
+      const up = await startUpstream({ respond: () => (slow ? { status: 200, latencyMs: 1500 } : { status: 503 }) });
+      const cfg = {
+        destinationKey: "authority", consecutiveFailures: 3, failureRateThreshold: 0, baseOpenMs: 1000, jitter: 0,
+        halfOpenProbes: 1, halfOpenSuccesses: 2, probeTimeoutMs: 1000,
+      };
+      const envoy = await startEnvoy({ config: FILTER, clusters: { "service-a": up, "service-b": up }, concurrency: 2, mode, mutate: configure(cfg) });
+      const host = "service-a.slow-healthy";
+      const labels = { destination_service: host };
+      const metric = async (name: string, l: Record<string, string> = labels) =>
+        seriesValue(await envoy.promSeries(), `resilience_outlier_breaker_${name}`, l) ?? 0;
+      let driving = true;
+      let drivers: Promise<void>[] = [];
+      const answers: number[] = [];
+      try {
+        for (let i = 0; i < 3; i++) await fresh(envoy, host);
+        assert.equal(await metric("opens_total"), 1);
+        slow = true;
+        // Steady traffic, four requests in flight at a time, until the breaker closes.
+        const drive = async () => {
+          while (driving) {
+            answers.push((await fresh(envoy, host)).status);
+            if (answers.at(-1) !== 200) await sleep(50);
+          }
+        };
+        drivers = [drive(), drive(), drive(), drive()];
+        await waitUntil(`${host} closed`, () => metric("transitions_total", { ...labels, state: "closed" }), atLeast(1), { timeoutMs: 15_000 });
+        driving = false;
+        await Promise.all(drivers);
+        assert.equal(await metric("opens_total"), 1, "no probe counted as a failure");
+        assert.equal((await fresh(envoy, host)).status, 200);
+        assert.ok(answers.includes(200), "probes came back 200");
+        assert.ok(answers.every((s) => s === 200 || s === 503), `only answers and the breaker's refusals: ${[...new Set(answers)]}`);
+      } finally {
+        driving = false;
+        await Promise.allSettled(drivers); // each finishes its request in flight (at most 1.5 s) before Envoy stops
+        await envoy.stop();
+        await up.close();
+      }
+    });
+  });
+
   describe(`outlier-breaker configuration in Envoy (${mode} mode)`, () => {
     test("an empty configuration runs with the defaults: 5 failures in a row open the breaker", async () => {
       const up = await startUpstream({ status: 503 });
@@ -367,6 +467,8 @@ for (const mode of await envoyModes()) {
     for (const [config, message] of [
       ['{"consecutiveFailure": 3}', 'outlier-breaker: unknown field "consecutiveFailure" (did you mean "consecutiveFailures"?)'],
       ['{"baseOpenMs": 10000, "maxOpenMs": 5000}', 'outlier-breaker: field "maxOpenMs": must be at least baseOpenMs (10000), got 5000'],
+      ['{"slowCallRateThreshold": 50, "slowCallMs": 2000, "probeTimeoutMs": 1500}', 'outlier-breaker: field "probeTimeoutMs": must be above slowCallMs (2000) while slowCallRateThreshold is set'],
+      ['{"probeTimeoutMs": 500}', 'outlier-breaker: field "probeTimeoutMs": expected an integer between 1000 and 86400000, got 500'],
     ]) {
       test(`Envoy refuses the configuration ${config}, naming the field`, async () => {
         const failure = await startEnvoyExpectFailure({ config: FILTER, mode, mutate: configure(config!) });
