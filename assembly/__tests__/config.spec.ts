@@ -217,7 +217,7 @@ describe("ConfigReader.fromBytes", () => {
     r.done();
     expect(r.error).toBeNull();
     // one more byte, and the JSON is also broken: the size is what is reported
-    r = ConfigReader.fromBytes(String.UTF8.encode(head + "x".repeat(fill + 1) + '"'), NAME);
+    r = ConfigReader.fromBytes(String.UTF8.encode(head + "x".repeat(fill + 2) + '"'), NAME);
     expect(r.number("retryRatio", 0.2, 0, 1)).toBe(0.2);
     r.done();
     expect(errorOf(r)).toBe(NAME + ": configuration is 262145 bytes, more than the cap of 262144 bytes (256 KiB)");

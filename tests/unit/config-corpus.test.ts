@@ -287,7 +287,7 @@ for (const module of MODULES) {
   });
 }
 
-test("a 1 MiB configuration of escapes is refused at once, and 256 KiB of escapes parses in linear time", () => {
+test("a 1 MiB configuration of escapes is refused at once, and 256 KiB of escapes parses in milliseconds", () => {
   const wasm = compileModule("build/retry-budget.wasm");
   const timed = (bytes: number): [number, string] => {
     const text = `{"x": "${"\\n".repeat((bytes - 9) / 2)}"}`;
@@ -299,8 +299,7 @@ test("a 1 MiB configuration of escapes is refused at once, and 256 KiB of escape
   assert.match(bigLine, /configuration is 1048575 bytes, more than the cap of 262144 bytes/);
   const [quarter, quarterLine] = timed(MAX_CONFIG_BYTES - 1);
   assert.equal(quarterLine, 'retry-budget: unknown field "x"');
-  const [sixteenth] = timed(MAX_CONFIG_BYTES / 16 - 1);
-  // Quadratic decoding took ~1.5 s for 256 KiB (16 x the size: ~256 x the time); linear stays far below 16 x + slack.
-  assert.ok(quarter < 1000 && quarter < 40 * Math.max(sixteenth, 5), `256 KiB: ${quarter.toFixed(0)} ms, 16 KiB: ${sixteenth.toFixed(0)} ms`);
+  // The quadratic decoder took ~1,500 ms here for 256 KiB of escapes; the linear one ~10 ms.
+  assert.ok(quarter < 300, `256 KiB: ${quarter.toFixed(0)} ms`);
   assert.ok(big < 1000, `1 MiB: ${big.toFixed(0)} ms`);
 });
