@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import {
   closeHttp, envoyModes, parsePrometheus, request, selectSeries, seriesValue, startEnvoy, startEnvoyExpectFailure,
-  startUpstream, type Envoy, type PromSeries, type Upstream, type UpstreamAction,
+  startUpstream, waitFor, notYet, type Envoy, type PromSeries, type Upstream, type UpstreamAction,
 } from "../harness/index.js";
 import { Agent } from "undici";
 
@@ -52,15 +52,11 @@ async function send(envoy: Envoy, host: string, path: string, n: number): Promis
 
 /** Waits until the histogram of `service` has `count` samples (Envoy publishes histograms at stats flush). */
 async function waitForHistogram(envoy: Envoy, name: string, labels: Record<string, string>, count: number): Promise<PromSeries[]> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
+  return waitFor(`${name}_count${JSON.stringify(labels)} to reach ${count}`, async () => {
     const series = await envoy.promSeries();
-    if (seriesValue(series, `${name}_count`, labels) === count) return series;
-    if (Date.now() > deadline) {
-      assert.fail(`${name}_count${JSON.stringify(labels)} never reached ${count}: ${seriesValue(series, `${name}_count`, labels)}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+    const n = seriesValue(series, `${name}_count`, labels);
+    return n === count ? series : notYet(n);
+  }, { timeoutMs: 15_000, intervalMs: 250 });
 }
 
 function promtool(text: string, sub: "metrics"): { status: number; out: string } {
@@ -192,11 +188,14 @@ for (const mode of await envoyModes()) {
         await Promise.all(Array.from({ length: 16 }, worker));
       };
       try {
+        // Not a wait for a condition: the gauge must NOT change, and the housekeeping tick that would change it is
+        // not observable, so each reading comes after an observation window of two ticks.
+        const twoTicks = () => new Promise((r) => setTimeout(r, 2_500));
         await blast(10_000); // warm-up: series defined, GC at its working size
-        await new Promise((r) => setTimeout(r, 2_500)); // two housekeeping ticks
+        await twoTicks();
         const before = await gauge();
         await blast(100_000);
-        await new Promise((r) => setTimeout(r, 2_500));
+        await twoTicks();
         const afterBytes = await gauge();
         console.log(`# resilience_wasm_memory_bytes{filter="service-metrics"}: ${before} before, ${afterBytes} after 100,000 requests`);
         assert.equal(afterBytes, before, "linear memory grew across 100k requests");

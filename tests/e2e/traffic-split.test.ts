@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import {
-  closeHttp, envoyModes, freePorts, projectRoot, request, startEnvoy, startEnvoyExpectFailure, startUpstream,
+  closeHttp, envoyModes, freePorts, notYet, projectRoot, request, startEnvoy, startEnvoyExpectFailure, startUpstream, waitFor, waitUntil,
   type Bootstrap, type Envoy, type EnvoyMode, type Upstream,
 } from "../harness/index.js";
 
@@ -19,6 +19,7 @@ const ROUTING = "x-traffic-subset";
 
 after(closeHttp);
 
+/** Only for pacing open-loop load; tests wait on conditions (waitFor), never on time. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The Wasm filter's PluginConfig inside a bootstrap (or a listener). */
@@ -103,6 +104,23 @@ async function workerConnections(envoy: Envoy, port: number): Promise<number[]> 
   return [0, 1].map((w) => stats[`listener.127.0.0.1_${port}.worker_${w}.downstream_cx_total`] ?? 0);
 }
 
+/**
+ * Waits until a round of requests on fresh connections (one per request, so both workers serve some) reaches both
+ * workers and every answer satisfies `accept`: how a test sees that every worker adopted a decision, which each does
+ * at its own next sync.
+ */
+async function waitOnBothWorkers(envoy: Envoy, port: number, what: string, headerLines: (i: number) => string[], accept: (a: Answer) => boolean): Promise<void> {
+  let round = 0;
+  await waitFor(`every worker to ${what}`, async () => {
+    const before = await workerConnections(envoy, port);
+    const r = round++;
+    const answers = await batched(8, 8, (i) => rawGet(port, headerLines(r * 8 + i)));
+    const after = await workerConnections(envoy, port);
+    const both = after[0]! > before[0]! && after[1]! > before[1]!;
+    return both && answers.every(accept) ? answers : notYet({ bothWorkers: both, upstreams: answers.map((a) => a.upstream) });
+  }, { timeoutMs: 5_000 });
+}
+
 interface Paced {
   at: number;
   answer: Answer;
@@ -115,6 +133,7 @@ async function paced(envoy: Envoy, rps: number, ms: number, prefix: string): Pro
   for (let i = 0; i < Math.floor((rps * ms) / 1000); i++) {
     const due = start + (i * 1000) / rps;
     const wait = due - Date.now();
+    // Pacing, not waiting for a condition: open-loop load fires each request at its scheduled time.
     if (wait > 0) await sleep(wait);
     const at = Date.now();
     pending.push(get(envoy, { "x-user-id": `${prefix}-${i}` }).then((answer) => ({ at, answer })));
@@ -206,8 +225,12 @@ for (const mode of await envoyModes()) {
 
     test("metrics count requests per subset and show the current weights", async () => {
       const { envoy, stable, canary } = fx;
-      await sleep(600); // counters are added at each sync (250 ms)
-      const stats = await envoy.stats("resilience_traffic_split|cluster\\.(stable|canary)\\.upstream_rq_total$");
+      // Counters are added at each sync (250 ms): wait until both subsets' counts match their clusters'.
+      const stats = await waitFor("the per-subset counts to match the clusters' upstream_rq_total", async () => {
+        const now = await envoy.stats("resilience_traffic_split|cluster\\.(stable|canary)\\.upstream_rq_total$");
+        const done = ["stable", "canary"].every((c) => now[series(c, "requests_total")] === now[`cluster.${c}.upstream_rq_total`]);
+        return done ? now : notYet(now);
+      });
       assert.ok(stats["cluster.canary.upstream_rq_total"]! > 0);
       assert.equal(stats[series("stable", "requests_total")], stats["cluster.stable.upstream_rq_total"], "stable: every routed request counted once");
       assert.equal(stats[series("canary", "requests_total")], stats["cluster.canary.upstream_rq_total"], "canary: every routed request counted once");
@@ -292,7 +315,7 @@ for (const mode of await envoyModes()) {
       const stamp = (l: string) => Date.parse(/^\[([^\]]+)\]/.exec(l)![1]!.replace(" ", "T") + "Z");
       const gap = stamp(steps[1]!) - stamp(steps[0]!);
       assert.ok(gap >= 900 && gap <= 1600, `steps ${gap} ms apart`);
-      await sleep(300);
+      await waitUntil("the canary's weight gauge", weight, (w) => w === 50);
       assert.equal(await weight(), 50);
       const share = (await batched(400, 16, (i) => get(envoy, { "x-user-id": `ramp-${i}` }))).filter((a) => a.upstream === "canary").length;
       assert.ok(share > 160 && share < 240, `${share} of 400 on the canary at 50%`);
@@ -307,7 +330,9 @@ for (const mode of await envoyModes()) {
       await batched(30, 10, (i) => get(envoy, { "x-user-id": `fail-${i}`, [ROUTING]: "canary" }));
       const rolled = await envoy.waitForLog(/rolled back subset "canary" \(revision "ramp-test"\).* for 3000 ms/, { since: mark, timeoutMs: 2000 });
       const rolledAt = stamp(rolled);
-      await sleep(400);
+      await waitUntil("the canary's weight gauge", weight, (w) => w === 0);
+      await waitOnBothWorkers(envoy, envoy.port(), "refuse the client's pick of the rolled-back canary",
+        (i) => [`x-user-id: adopt-${i}`, `${ROUTING}: canary`], (a) => a.upstream === "stable");
       assert.equal(await weight(), 0);
       const refused = await batched(40, 8, (i) => get(envoy, { "x-user-id": `pick-${i}`, [ROUTING]: "canary" }));
       for (const a of refused) assert.deepEqual([a.upstream, a.routed], ["stable", "stable"]);
@@ -317,7 +342,9 @@ for (const mode of await envoyModes()) {
       const restored = await envoy.waitForLog(/cool-down over, subset "canary" \(revision "ramp-test"\) restored to weight 10%/, { since: mark, timeoutMs: 6000 });
       const after = stamp(restored) - rolledAt;
       assert.ok(after >= 3000 && after <= 3600, `restored ${after} ms after the rollback`);
-      await sleep(400); // the other worker adopts it at its next sync
+      // The other worker adopts it at its next sync.
+      await waitOnBothWorkers(envoy, envoy.port(), "honour the client's pick of the restored canary",
+        (i) => [`x-user-id: back-${i}`, `${ROUTING}: canary`], (a) => a.upstream === "canary");
       const back = await batched(40, 8, (i) => get(envoy, { "x-user-id": `pick-${i}`, [ROUTING]: "canary" }));
       for (const a of back) assert.equal(a.upstream, "canary");
       assert.equal((await envoy.stats("rollbacks_total"))[series("canary", "rollbacks_total")], 1);
@@ -414,7 +441,7 @@ describe("traffic-split configuration update (process mode, filesystem LDS)", ()
     canary.script({ name: "canary", status: 503 });
     await onCanary(200, "fail"); // 30% of 200 at 100% 503: rolled back at the next sync
     await envoy.waitForLog(/rolled back subset "canary"/, { timeoutMs: 5000 });
-    await sleep(600);
+    await waitOnBothWorkers(envoy, port, "stop routing to the rolled-back canary", (i) => [`x-user-id: adopt-${i}`], (a) => a.upstream === "stable");
     assert.equal(await onCanary(200, "after"), 0);
 
     // The listener rebuilt around the same filter configuration bytes: the rollback holds.
@@ -429,7 +456,8 @@ describe("traffic-split configuration update (process mode, filesystem LDS)", ()
     publish("3", (json) => (json.revision = "canary-v3"), (l) => (l.filter_chains[0].filters[0].typed_config.stat_prefix = "ingress_v3"));
     await waitForListenerVersion(3);
     await envoy.waitForStat("http.ingress_v3.downstream_rq_total", (v) => v !== undefined, 5000);
-    await sleep(500);
+    // The new revision's fresh state (30%) is adopted and published at the VMs' first sync.
+    await envoy.waitForStat(series("canary", "weight_percent"), (v) => v === 30);
     const fresh = await onCanary(300, "v3");
     assert.ok(fresh > 45 && fresh < 135, `${fresh} of 300 on the new canary revision`);
     const stats = await envoy.stats("resilience_traffic_split_weight_percent");
