@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Client } from "undici";
 import { after, before, describe, test } from "node:test";
 import {
-  closeHttp, envoyModes, request, seriesValue, startEnvoy, startEnvoyExpectFailure, startUpstream,
+  closeHttp, envoyModes, notYet, request, seriesValue, startEnvoy, startEnvoyExpectFailure, startUpstream, waitFor,
   type Bootstrap, type Envoy, type EnvoyMode, type Upstream, type UpstreamAction, type UpstreamRequest,
 } from "../harness/index.js";
 
@@ -19,6 +19,7 @@ const MIN_PER_SECOND = 10;
 
 after(closeHttp);
 
+/** Only for pacing open-loop load; tests wait on conditions (waitFor), never on time. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -86,6 +87,7 @@ async function load(base: string, path: string, host: string, count: number, rps
   try {
     for (let i = 0; i < count; i++) {
       const wait = t0 + i * interval - performance.now();
+      // Pacing, not waiting for a condition: open-loop load fires each request at its scheduled time.
       if (wait >= 1) await sleep(wait);
       const sent = clients[i % CONNECTIONS].request({ method: "GET", path, headers: { host }, headersTimeout: 10_000 });
       pending.push(
@@ -108,18 +110,15 @@ async function load(base: string, path: string, host: string, count: number, rps
 
 /** The filter's series for one destination, after the tick has published the counts (syncIntervalMs 100). */
 async function budgetSeries(envoy: Envoy, host: string, requests: number): Promise<Record<string, number | undefined>> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
+  return waitFor(`requests_total{destination_service="${host}"} to reach ${requests}`, async () => {
     const series = await envoy.promSeries();
     const pick = (name: string) => seriesValue(series, `resilience_retry_budget_${name}`, { destination_service: host });
     const out = {
       requests: pick("requests_total"), retries: pick("retries_total"), denied: pick("retries_denied_total"),
       available: pick("available_retries"), ratio: pick("effective_ratio_permille"),
     };
-    if (out.requests === requests) return out;
-    if (Date.now() > deadline) assert.fail(`requests_total{destination_service="${host}"} is ${out.requests}, expected ${requests}`);
-    await sleep(100);
-  }
+    return out.requests === requests ? out : notYet(out);
+  });
 }
 
 function pluginConfig(json: string, listener = 0) {
@@ -127,6 +126,14 @@ function pluginConfig(json: string, listener = 0) {
     const hcm = cfg.static_resources.listeners[listener].filter_chains[0].filters[0].typed_config;
     hcm.http_filters[0].typed_config.config.configuration.value = json;
   };
+}
+
+/** Keys every listener's budgets by :authority, keeping the rest of the shipped configuration. */
+function keyByAuthority(cfg: Bootstrap): void {
+  for (const l of cfg.static_resources.listeners) {
+    const wasm = l.filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config.configuration;
+    wasm.value = JSON.stringify({ ...JSON.parse(wasm.value), destinationKey: "authority" });
+  }
 }
 
 /** Makes Envoy treat 127.0.0.1 as internal, so it would honour a client's x-envoy-* retry headers itself. */
@@ -158,7 +165,8 @@ for (const mode of await envoyModes()) {
     before(async () => {
       upstream = await startUpstream({ name: "service", respond: scenarios.respond });
       [envoy, baseline] = await Promise.all([
-        startEnvoy({ config: FILTER, clusters: { service: upstream }, mode }),
+        // Budgets per :authority here (the default is per routed cluster since issue 10): each scenario has its own host.
+        startEnvoy({ config: FILTER, clusters: { service: upstream }, mode, mutate: keyByAuthority }),
         startEnvoy({ config: BASELINE, clusters: { service: upstream }, mode }),
       ]);
     });
@@ -247,7 +255,7 @@ for (const mode of await envoyModes()) {
       const upstream = await startUpstream({ respond: scenarios.respond });
       const envoy = await startEnvoy({
         config: FILTER, clusters: { service: upstream }, mode,
-        mutate: pluginConfig('{"windowSeconds": 1, "minRetriesPerSecond": 10, "retryRatio": 0.2}'),
+        mutate: pluginConfig('{"destinationKey": "authority", "windowSeconds": 1, "minRetriesPerSecond": 10, "retryRatio": 0.2}'),
       });
       try {
         scenarios.set("adapt.test", 1);
@@ -339,16 +347,8 @@ for (const mode of await envoyModes()) {
       test("Budgets follow destinationHeader, and destinations beyond maxDestinations share the budget named other", async () => {
         scenarios.set("spread.test", 0);
         for (const d of ["third", "fourth", "third"]) assert.equal((await send("spread.test", d)).status, 200);
-        const deadline = Date.now() + 5_000;
-        let other: number | undefined;
-        let trusted: number | undefined;
-        while (Date.now() < deadline) {
-          const series = await envoy.promSeries();
-          other = seriesValue(series, "resilience_retry_budget_requests_total", { destination_service: "other" });
-          trusted = seriesValue(series, "resilience_retry_budget_requests_total", { destination_service: "trusted" });
-          if (other === 3) break;
-          await sleep(100);
-        }
+        const other = await envoy.waitForSeries("resilience_retry_budget_requests_total", { destination_service: "other" }, 3);
+        const trusted = await envoy.waitForSeries("resilience_retry_budget_requests_total", { destination_service: "trusted" }, 1);
         assert.equal(other, 3);
         assert.equal(trusted, 1);
         const names = (await envoy.promSeries()).map((s) => s.labels.destination_service).filter(Boolean);
