@@ -134,7 +134,7 @@ function startProcess(configPath: string, args: string[], env: Record<string, st
     async stop() {
       if (exit === undefined) {
         child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+        const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS); // a grace deadline, not a wait
         await exited;
         clearTimeout(timer);
       }
@@ -235,6 +235,7 @@ async function startContainer(
 }
 
 // ---- shared start logic ---------------------------------------------------------------------------------------
+/** Only to cap a wait on an event (Promise.race); waits on conditions use waitFor. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Launch {

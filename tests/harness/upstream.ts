@@ -199,7 +199,7 @@ export class Upstream {
       action = { status: 500, body: `upstream script threw: ${(e as Error).message}` };
     }
     const latency = action.latencyMs ?? this.opts.latencyMs ?? 0;
-    if (latency > 0) await new Promise((r) => setTimeout(r, latency));
+    if (latency > 0) await new Promise((r) => setTimeout(r, latency)); // the scripted latency itself, not a wait
 
     const count = (key: string) => (this.hits.byStatus[key] = (this.hits.byStatus[key] ?? 0) + 1);
     if (action.reset) {
