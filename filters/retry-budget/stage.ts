@@ -286,7 +286,11 @@ class RetryBudgetStream extends StageStream {
     view.setRequestHeader(H_MAX_RETRIES, unchecked(COUNT_TEXT[k]));
     if (clientPerTry === null) {
       if (c.perTryTimeoutMs > 0) view.setRequestHeader(H_PER_TRY_TIMEOUT, stage.perTryText);
-      else if (!c.trustClientHeaders) view.removeRequestHeader(H_PER_TRY_TIMEOUT);
+      else if (!c.trustClientHeaders && view.requestHeader(H_PER_TRY_TIMEOUT) !== null && view.callerBudget() == 0) {
+        // A client's per-try timeout goes; the deadline's (an earlier stage or filter that bounded it by the caller's
+        // budget, its word published with the header) stays.
+        view.removeRequestHeader(H_PER_TRY_TIMEOUT);
+      }
     }
     return true;
   }

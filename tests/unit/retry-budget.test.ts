@@ -265,6 +265,13 @@ for (const file of ["retry-budget.wasm", "retry-budget.debug.wasm"]) {
       assert.equal(r.s.requestHeaders().get("x-envoy-upstream-rq-per-try-timeout-ms"), undefined);
     });
 
+    test("a per-try timeout an earlier deadline filter set from the caller's budget (published as filter state) is kept", () => {
+      const { vms } = start();
+      const s = vms[0]!.newStream({ properties: { "xds.cluster_name": "a.svc", resilience_caller_budget_ms: "40" } });
+      s.requestHeaders({ ":authority": "a.svc", ":path": "/", ":method": "GET", "x-envoy-upstream-rq-per-try-timeout-ms": "40" }, true);
+      assert.equal(s.requestHeaders().get("x-envoy-upstream-rq-per-try-timeout-ms"), "40");
+    });
+
     test("trusted client headers choose the count and conditions, still capped by the budget", () => {
       const { vms } = start({ trustClientHeaders: true, retryRatio: 0, minRetriesPerSecond: 6 });
       const headers = { "x-envoy-retry-on": "gateway-error", "x-envoy-max-retries": "4", "x-envoy-upstream-rq-per-try-timeout-ms": "80" };
@@ -353,9 +360,10 @@ for (const file of ["retry-budget.wasm", "retry-budget.debug.wasm"]) {
       assert.equal(calls.proxy_increment_metric, undefined, "counters are added on the tick");
       // Budgets are per routed cluster by default (issue 10): the cluster is a property, not the :authority header,
       // and the outcome's cause reads the flags too.
-      assert.equal(calls.proxy_get_header_map_value, undefined, "no header: the destination is the routed cluster");
+      // A per-try timeout is looked for before it is removed (a deadline's, published with it, is kept).
+      assert.equal(calls.proxy_get_header_map_value, 1, "only the per-try timeout: the destination is the routed cluster");
       assert.equal(calls.proxy_replace_header_map_value, 2, "retry-on and max-retries");
-      assert.equal(calls.proxy_remove_header_map_value, 1, "a client's per-try timeout");
+      assert.equal(calls.proxy_remove_header_map_value, undefined, "no client per-try timeout to remove");
       assert.equal(calls.proxy_get_property, 4, "the cluster, then attempt count, response code and flags");
     });
 
