@@ -1,7 +1,8 @@
 /**
- * Host-free core of the outlier breaker: outcome classification, the closed/open/half-open state machine over a
- * sliding window, and the fixed binary layout of one breaker's shared record. Time (`nowMs`) and randomness (`u`,
- * uniform in [0, 1)) are arguments, so every transition is exact under a fake clock.
+ * Host-free core of the outlier breaker: the closed/open/half-open state machine over a sliding window, and the fixed
+ * binary layout of one breaker's shared record (outcomes arrive classified: filters/common/outcome.ts and the stage's
+ * verdict). Time (`nowMs`) and randomness (`u`, uniform in [0, 1)) are arguments, so every transition is exact under a
+ * fake clock.
  *
  *            trip rule met                open time over: first request
  *   CLOSED ─────────────────▶ OPEN ─────────────────────────────────▶ HALF-OPEN
@@ -19,8 +20,7 @@
  * newest probe is older than probeTimeoutMs is presumed lost: its slots are reclaimed under a new slot generation (a
  * late give-back of the old generation frees nothing), but the epoch stays, so a late answer still counts.
  */
-import { ResponseFlag } from "../../assembly/stream";
-import { OutlierBreakerConfig, FailOn } from "./config";
+import { OutlierBreakerConfig } from "./config";
 
 export enum State {
   Closed = 0,
@@ -65,31 +65,6 @@ export enum Trip {
 }
 
 export const TRIP_NAMES: string[] = ["none", "consecutive-failures", "failure-rate", "slow-call-rate", "probe-failed"];
-
-const RESET_FLAGS: i64 = ResponseFlag.UPSTREAM_RESET | ResponseFlag.UPSTREAM_CONNECT_TERMINATION;
-const CONNECT_FLAGS: i64 = ResponseFlag.UPSTREAM_CONNECT_FAILURE | ResponseFlag.UPSTREAM_HEALTHY_NONE;
-const TIMEOUT_FLAGS: i64 = ResponseFlag.UPSTREAM_TIMEOUT;
-
-/**
- * Classifies a finished call. Flags first (a reset reaches the client as Envoy's own 503), then codes. A call the
- * router never sent upstream (attempts 0, no upstream flag: another filter's local reply, no route) and a call with
- * no response at all (the client went away) are Neutral.
- */
-export function classify(code: i64, flags: i64, attempts: i64, c: OutlierBreakerConfig): Outcome {
-  const on = c.failOn;
-  if ((on & FailOn.RESET) != 0 && (flags & RESET_FLAGS) != 0) return Outcome.Failure;
-  if ((on & FailOn.CONNECT_FAILURE) != 0 && (flags & CONNECT_FLAGS) != 0) return Outcome.Failure;
-  if ((on & FailOn.TIMEOUT) != 0 && (flags & TIMEOUT_FLAGS) != 0) return Outcome.Failure;
-  if (attempts == 0 && (flags & (RESET_FLAGS | CONNECT_FLAGS | TIMEOUT_FLAGS)) == 0) return Outcome.Neutral;
-  if (code == 0) return Outcome.Neutral;
-  if ((on & FailOn.SERVER_ERROR) != 0 && code >= 500 && code <= 599) return Outcome.Failure;
-  if ((on & FailOn.GATEWAY_ERROR) != 0 && code >= 502 && code <= 504) return Outcome.Failure;
-  const codes = c.failureStatusCodes;
-  for (let i = 0; i < codes.length; i++) {
-    if (<i64>unchecked(codes[i]) == code) return Outcome.Failure;
-  }
-  return Outcome.Success;
-}
 
 /** A call is slow when its response headers took longer than slowCallMs. */
 @inline export function isSlow(elapsedMs: i64, c: OutlierBreakerConfig): bool {
