@@ -5,14 +5,15 @@
  * decide rollbacks, cool-downs and ramp steps there, and adopt the result.
  *
  * Host calls per request: the headers the rules and the sticky key need (each read once), one header replace and
- * clear_route_cache on request; response.code, response.flags and the attempt count at completion (the outcome's cause). No clock:
- * an outcome goes into the window bucket of this VM's last sync. Metrics are counted locally and added to the host's
- * counters on the tick. Per tick and VM: one shared-data get, and one set when there was traffic or a decision.
+ * clear_route_cache on request; response.code, response.flags and the attempt count at completion (the outcome's
+ * cause). No clock: an outcome goes into the window bucket of this VM's last sync. Metrics are counted locally and
+ * added to the host's counters on the tick. Per tick and VM: one shared-data get, and one set when there was traffic or a decision.
  */
 import { Stage, StageStream } from "../../assembly/stage";
 import { ConfigReader } from "../../assembly/config";
 import { StreamView } from "../../assembly/stream";
 import { isNeutral, isUpstreamFailure, outcomeOf } from "../common/outcome";
+import { normalizeName } from "../common/destination";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { Str, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64, casFor } from "../../assembly/host";
 import { LogLevel } from "../../assembly/abi/types";
@@ -64,6 +65,10 @@ export class TrafficSplitStage extends Stage {
     super();
     const n = config.subsets.length;
     this.key = new Str(KEY_PREFIX + hex64(configHash));
+    // Requests' destinations are normalised (authority, header): so are the configured ones they are compared with.
+    if (!config.destination.byCluster) {
+      for (let i = 0; i < config.destinations.length; i++) config.destinations[i] = normalizeName(config.destinations[i]);
+    }
     const inputNames = new Array<Str>();
     for (let i = 0; i < config.inputs.length; i++) inputNames.push(new Str(config.inputs[i]));
     this.routing = inputNames[0];

@@ -101,6 +101,14 @@ describe("traffic-split routing in emulated workers", () => {
     assert.deepEqual(send(vms[0]!, { headers: { [ROUTING]: "nonsense" } }), ["stable"]);
   });
 
+  test("destinations match every spelling of a host: the configured names and the requests' are both normalised", () => {
+    const { vms } = start({ subsets: [{ name: "stable" }, { name: "canary", weight: 100 }], destinations: ["Checkout.Example.com."] });
+    for (const authority of ["checkout.example.com", "CHECKOUT.example.com:8080", "checkout.example.com."]) {
+      assert.deepEqual(send(vms[0]!, { headers: { ":authority": authority } }), ["canary"], authority);
+    }
+    assert.deepEqual(send(vms[0]!, { headers: { ":authority": "inventory.example.com", [ROUTING]: "canary" } }), [], "another destination is not split");
+  });
+
   test("each request re-selects the route once and costs no shared-data, metric or clock call", () => {
     const { vms } = start({ ...CANARY, rules: [{ match: [{ header: "x-canary", exact: "always" }], subset: "canary" }] });
     const s = vms[0]!.newStream();
