@@ -191,14 +191,20 @@ for (const mode of await envoyModes()) {
       assert.equal(await metric(sidecarA, "rejections_total", { reporter: "outbound" }), aBefore, "A only propagated");
     });
 
+    // The gateway now runs "incoming": "shorten" (a client may only shorten its SLA): on "/" the one-hour ask gets the
+    // 1 s default; under /reports/ the rule's 5 s, which is also maxMs.
     test("a client-supplied one-hour budget at the edge is clamped to maxMs", async () => {
       appA.workMs = 0;
       const before = await metric(gateway, "clamps_total", { reporter: "gateway" });
-      const res = await edge({ [H]: "3600000" });
+      const res = await edge({ [H]: "3600000" }, "/reports/q3");
       assert.equal(res.status, 200);
       const atA = Number(appA.received[0]![H]);
       assert.ok(atA > 4_000 && atA <= 5_000 - 5, `app A was told ${atA} ms; the gateway's maxMs is 5000`);
       assert.equal(await metric(gateway, "clamps_total", { reporter: "gateway" }), before + 1);
+      await edge({ [H]: "3600000" });
+      const plain = Number(appA.received.at(-1)![H]);
+      assert.ok(plain > 900 && plain <= 1_000 - 5, `app A was told ${plain} ms; a client cannot extend the 1 s default`);
+      assert.equal(await metric(gateway, "clamps_total", { reporter: "gateway" }), before + 2);
     });
 
     test("a malformed grpc-timeout is ignored and logged at debug, the default applies, and Envoy keeps serving", async () => {
@@ -285,5 +291,8 @@ for (const mode of await envoyModes()) {
       refuse({ crossHop: { mode: "record", slots: 10 } }, /deadline: field "crossHop\.slots": expected a multiple of 4, got 10/));
 
     test("a misspelled key is refused, not ignored", () => refuse('{"marginMS": 5}', /deadline: unknown field "marginMS" \(did you mean "marginMs"\?\)/));
+
+    test("a margin that leaves the default no time (every request would be 504) is refused, naming both fields", () =>
+      refuse({ defaultMs: 100, marginMs: 100 }, /deadline: field "marginMs": defaultMs 100 leaves less than minMs 1 after marginMs 100/));
   });
 }
