@@ -24,7 +24,7 @@ export const P_UPSTREAM_ADDRESS = propertyPath(["upstream", "address"]);
 /** Filter state `wasm.resilience_caller_budget_ms`: the caller's budget, published for the other Wasm filters of a chain. */
 export const P_CALLER_BUDGET = propertyPath(["resilience_caller_budget_ms"]);
 
-/** Envoy's legacy response-flag bits (`response.flags`) the filters classify outcomes with. */
+/** Envoy's legacy response-flag bits (`response.flags`: bit n = CoreResponseFlag n); filters/common/outcome.ts classifies with them. */
 export namespace ResponseFlag {
   // @ts-ignore: decorator
   @inline export const UPSTREAM_HEALTHY_NONE: i64 = 0x2;        // UH: no healthy upstream
@@ -54,9 +54,6 @@ export namespace ResponseFlag {
   @inline export const NO_CLUSTER: i64 = 0x1000000;              // NC
   // @ts-ignore: decorator
   @inline export const DOWNSTREAM_REMOTE_RESET: i64 = 0x10000000; // DR
-  /** Any upstream reset, connect failure or timeout. */
-  // @ts-ignore: decorator
-  @inline export const ANY_UPSTREAM_FAILURE: i64 = 0x2 | 0x4 | 0x10 | 0x20 | 0x40 | 0x80;
 }
 
 // @ts-ignore: decorator
