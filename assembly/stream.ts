@@ -24,7 +24,7 @@ export const P_UPSTREAM_ADDRESS = propertyPath(["upstream", "address"]);
 /** Filter state `wasm.resilience_caller_budget_ms`: the caller's budget, published for the other Wasm filters of a chain. */
 export const P_CALLER_BUDGET = propertyPath(["resilience_caller_budget_ms"]);
 
-/** Envoy's legacy response-flag bits (`response.flags`: bit n = CoreResponseFlag n); filters/common/outcome.ts classifies with them. */
+/** Envoy's legacy response-flag bits (`response.flags`: bit n = CoreResponseFlag n), classified in filters/common. */
 export namespace ResponseFlag {
   // @ts-ignore: decorator
   @inline export const UPSTREAM_HEALTHY_NONE: i64 = 0x2;        // UH: no healthy upstream
