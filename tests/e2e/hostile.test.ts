@@ -55,8 +55,8 @@ for (const mode of await envoyModes()) {
   describe(`hostile callers against the combined module on the shipped config (${mode} mode)`, () => {
     const ctx = target(mode, { shipped: SHIPPED_COMBINED });
     test("a caller's own short deadline neither opens the breaker nor drains the retry budget's success ratio", async () => {
-      await attack.shortDeadline(ctx, "inventory");
-      await attack.budgetRatioUntouched(ctx, "inventory", 200);
+      const answers = await attack.shortDeadline(ctx, "inventory");
+      await attack.budgetRatioUntouched(ctx, "inventory", 200, answers);
     });
     test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "payments", "payments", 15, ["payments.", "PAYMENTS.:80"]));
     test("a client's x-traffic-subset picks no subset for a sticky user of the stable subset", async () => {
@@ -124,6 +124,25 @@ for (const mode of await envoyModes()) {
   describe(`hostile callers against traffic-split (${mode} mode)`, () => {
     const ctx = target(mode, { chain: single("traffic-split") });
     test("on {}, a client's x-traffic-subset picks no subset", () => attack.spoofedSubset(ctx, "ts", "ts", "ts-canary"));
+  });
+
+  describe(`hostile callers against the shipped traffic-split config (${mode} mode)`, () => {
+    const ctx = target(mode, { shipped: { clusters: ["stable", "canary"], config: "envoy-configs/traffic-split.yaml" } });
+    test("a client's x-traffic-subset picks no subset for a sticky user of the stable subset", async () => {
+      const user = await attack.stableUser(ctx, "app", "stable");
+      await attack.spoofedSubset(ctx, "app", "stable", "canary", { "x-user-id": user });
+    });
+  });
+
+  describe(`hostile callers against the shipped retry-budget config (${mode} mode)`, () => {
+    const ctx = target(mode, { shipped: { clusters: ["service"], config: "envoy-configs/retry-budget.yaml" } });
+    test("spoofed x-envoy retry headers do not raise retries past the budget's grant", () => attack.spoofedRetries(ctx, "service", 2));
+  });
+
+  describe(`hostile callers against the shipped fallback config (${mode} mode)`, () => {
+    const ctx = target(mode, { shipped: { clusters: ["service-a", "fallback"], config: "envoy-configs/outlier-breaker-fallback.yaml" } });
+    test("a client's fallback header neither picks the fallback route nor bypasses an open breaker", () =>
+      attack.spoofedFallback(ctx, "service-a", "fallback", "x-breaker-fallback"));
   });
 
   describe(`hostile callers against the breaker's fallback header (${mode} mode)`, () => {
