@@ -441,7 +441,10 @@ describe("traffic-split configuration update (process mode, filesystem LDS)", ()
     canary.script({ name: "canary", status: 503 });
     await onCanary(200, "fail"); // 30% of 200 at 100% 503: rolled back at the next sync
     await envoy.waitForLog(/rolled back subset "canary"/, { timeoutMs: 5000 });
-    await waitOnBothWorkers(envoy, port, "stop routing to the rolled-back canary", (i) => [`x-user-id: adopt-${i}`], (a) => a.upstream === "stable");
+    // Users the split sent to the canary: a worker that has not adopted the rollback sends them there again (sticky).
+    const canaryUsers = [...new Set(canary.requests.map((r) => String(r.headers["x-user-id"])))];
+    assert.ok(canaryUsers.length >= 8, `${canaryUsers.length} users reached the canary before the rollback`);
+    await waitOnBothWorkers(envoy, port, "stop routing to the rolled-back canary", (i) => [`x-user-id: ${canaryUsers[i % canaryUsers.length]}`], (a) => a.upstream === "stable");
     assert.equal(await onCanary(200, "after"), 0);
 
     // The listener rebuilt around the same filter configuration bytes: the rollback holds.
