@@ -37,6 +37,14 @@ function addBoundListener(cfg: Bootstrap, name: string, port: number, plugin: ob
   hcm.route_config.virtual_hosts[0].routes = [{ match: { prefix: "/" }, route: { cluster: "slow", timeout: `${ROUTE_MS / 1000}s` } }];
   hcm.http_filters[0].typed_config.config.name = `deadline-${name}`;
   hcm.http_filters[0].typed_config.config.configuration.value = JSON.stringify(plugin);
+  // What the stage published for the outcome classifier, per request (filter state set through proxy_set_property).
+  hcm.access_log = [{
+    name: "envoy.access_loggers.stderr",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog",
+      log_format: { text_format_source: { inline_string: `caller-budget ${name} tag=%REQ(X-TEST-TAG)% budget=%FILTER_STATE(wasm.resilience_caller_budget_ms:PLAIN)% flags=%RESPONSE_FLAGS%\n` } },
+    },
+  }];
 }
 
 function topology(cfg: Bootstrap): void {
@@ -131,10 +139,14 @@ for (const mode of await envoyModes()) {
       assert.ok(r.ms >= ROUTE_MS - 50 && r.ms < ROUTE_MS + 700, `ended after ${r.ms.toFixed(0)} ms; the route says ${ROUTE_MS}`);
     });
 
-    test("a 200 ms budget on the same route ends at about 0.2 s", async () => {
-      const r = await timed("bound", { [H]: "200" });
+    test("a 200 ms budget on the same route ends at about 0.2 s, and the stage publishes it as the caller's budget", async () => {
+      const since = sidecar.logOffset();
+      const r = await timed("bound", { [H]: "200", "x-test-tag": "short" });
       assert.equal(r.status, 504);
       assert.ok(r.ms >= 190 && r.ms < 700, `ended after ${r.ms.toFixed(0)} ms`);
+      const line = await sidecar.waitForLog(/caller-budget bound tag=short budget=\S+ flags=UT/, { since });
+      const budget = Number(/budget=(\d+)/.exec(line)?.[1]);
+      assert.ok(budget > 150 && budget <= 200, line);
     });
 
     test("grpc-timeout 100m next to a 15 s project header: the smaller wins, about 0.1 s", async () => {
@@ -144,12 +156,15 @@ for (const mode of await envoyModes()) {
     });
 
     test("with a configured default of 500 ms, a 15 s budget gets the default and a 200 ms one its own", async () => {
-      const long = await timed("bound-default", { [H]: "15000" });
+      const since = sidecar.logOffset();
+      const long = await timed("bound-default", { [H]: "15000", "x-test-tag": "long" });
       assert.equal(long.status, 504);
       assert.ok(long.ms >= 480 && long.ms < 1_000, `ended after ${long.ms.toFixed(0)} ms; the default is 500`);
       const short = await timed("bound-default", { [H]: "200" });
       assert.equal(short.status, 504);
       assert.ok(short.ms >= 190 && short.ms < 480, `ended after ${short.ms.toFixed(0)} ms`);
+      // The default bound the 15 s ask: the operator's bound applies, so no caller budget was published.
+      await sidecar.waitForLog(/caller-budget bound-default tag=long budget=- flags=UT/, { since });
     });
 
     test("under incoming: trust the budget is the operator's own: a 15 s budget waits for the 3 s upstream", async () => {
