@@ -1,16 +1,18 @@
 /**
  * deadline as a stage: works out the time left for this request, answers 504 (gRPC: DEADLINE_EXCEEDED) when it is
- * spent, else hands the rest to the router (x-envoy-upstream-rq-timeout-ms) and to the next hop (the project header,
- * grpc-timeout). With crossHop "record" it remembers request id -> deadline while the request is in flight; with
- * "lookup" it finds that deadline for the app's outbound call by x-request-id.
+ * spent, else hands the rest to the router (x-envoy-upstream-rq-timeout-ms under an operator's bound, else the per-try
+ * header, which can only lower the route's timeout) and to the next hop (the project header, grpc-timeout), and tells
+ * the view when a caller's budget bounds the upstream (the outcome classifier's input). With crossHop "record" it
+ * remembers request id -> deadline while the request is in flight; with "lookup" it finds that deadline for the app's
+ * outbound call by x-request-id.
  *
- * Host calls per request: the clock (once, on request headers), the configured headers until one holds a budget (1-3),
- * request.time, content-type, and 2-3 header writes. crossHop "record": x-request-id, one shared-data get + CAS set on
- * request, and at completion response.flags plus, when the app answered, another get + CAS set (release). crossHop
- * "lookup": x-request-id and one shared-data get. `:path` / the destination only when default rules need them. The
- * per-request series (budgets, lookups, records, occupancy) are summed per worker and handed to Envoy on the
- * housekeeping tick (at most a second late); rare events (rejections, clamps, malformed values, evictions) at once.
- */
+ * Host calls per request: the clock (once, on request headers), every configured source header (1-3: the smallest
+ * wins), request.time, content-type, 2-3 header writes, and one property write when a caller's budget binds.
+ * crossHop "record": x-request-id, one shared-data get + CAS set on request, and at completion response.flags plus,
+ * when the app answered, another get + CAS set (release). crossHop "lookup": x-request-id and one shared-data get.
+ * `:path` / the destination only when default rules need them. The per-request series (budgets, lookups, records,
+ * occupancy) are summed per worker and handed to Envoy on the housekeeping tick (at most a second late); rare events
+ * (rejections, clamps, malformed values, full keys) at once. */
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
