@@ -149,6 +149,22 @@ for (const mode of await envoyModes()) {
       assert.match(await envoy.prometheus(), /^# TYPE envoy_cluster_upstream_rq_total counter$/m);
       assert.ok(envoy.logs().includes("starting main dispatch loop"));
     });
+
+    test("Condition waits resolve with the value reached and time out naming what they awaited and the last value", async () => {
+      const base = (await envoy.stat("cluster.upstream.upstream_rq_total")) ?? 0;
+      const since = envoy.logOffset();
+      await Promise.all([0, 1, 2].map(() => request(`${envoy.url()}/waits`)));
+      assert.equal(await upstream.waitForHits(3, { path: "/waits", timeoutMs: 5_000 }), 3);
+      assert.ok((await envoy.waitForStat("cluster.upstream.upstream_rq_total", base + 3))! >= base + 3);
+      const series = await envoy.waitForSeries("envoy_cluster_upstream_rq_total", { envoy_cluster_name: "upstream" }, base + 3);
+      assert.ok(series! >= base + 3);
+      await assert.rejects(envoy.waitForStat("cluster.upstream.upstream_rq_total", base + 1_000, { timeoutMs: 300 }),
+        new RegExp(`waiting for stat cluster\\.upstream\\.upstream_rq_total \\(>= ${base + 1_000}\\); last seen: \\d+`));
+      await assert.rejects(envoy.waitForSeries("envoy_cluster_upstream_rq_total", { envoy_cluster_name: "nope" }, 1, { timeoutMs: 300 }),
+        /waiting for series envoy_cluster_upstream_rq_total\{"envoy_cluster_name":"nope"\} \(>= 1\); last seen: undefined/);
+      await assert.rejects(upstream.waitForHits(4, { path: "/waits", timeoutMs: 300 }), /waiting for 4 hits on upstream smoke path \/waits \(>= 4\); last seen: 3$/);
+      await assert.rejects(envoy.waitForLog("no such line", { since, timeoutMs: 300 }), /a log line matching no such line; last lines:/);
+    });
   });
 
   describe(`Starting and stopping in ${mode} mode`, () => {
