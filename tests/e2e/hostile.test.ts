@@ -4,7 +4,7 @@
 // on `{}` (a generated route table: tests/e2e/hostile/bootstrap.ts) and on the shipped configs.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { closeHttp, envoyModes, startEnvoy, type Envoy, type EnvoyMode } from "./../harness/index.js";
+import { closeHttp, envoyModes, startEnvoy, type Bootstrap, type EnvoyMode } from "../harness/index.js";
 import * as attack from "./hostile/attacks.js";
 import { clusterNames, writeBootstrap, type ChainFilter, type Service } from "./hostile/bootstrap.js";
 import { Farm, sendMany } from "./hostile/clients.js";
@@ -19,15 +19,22 @@ const SERVICES: Service[] = [
 ];
 const SHIPPED_COMBINED = { clusters: ["checkout-stable", "checkout-canary", "inventory", "payments"], config: "envoy-configs/resilience.yaml" };
 const CANARY = { "x-canary": "always" };
+/** The edge gateway as shipped, but speaking HTTP/1.1 upstream (the test's upstreams are HTTP/1.1 servers). */
+const GATEWAY = {
+  clusters: ["service-a", "service-a-canary"], config: "envoy-configs/gateway.yaml",
+  mutate: (c: Bootstrap) => {
+    for (const cluster of (c as any).static_resources.clusters) delete cluster.typed_extension_protocol_options;
+  },
+};
 
 /** Starts the upstreams and an Envoy for one target; returns the context its tests share. */
-function target(mode: EnvoyMode, setup: { chain?: ChainFilter[]; shipped?: { clusters: string[]; config: string }; internal?: boolean }) {
+function target(mode: EnvoyMode, setup: { chain?: ChainFilter[]; shipped?: { clusters: string[]; config: string; mutate?: (c: Bootstrap) => void }; internal?: boolean }) {
   const ctx = {} as attack.Ctx;
   before(async () => {
     const clusters = setup.shipped ? setup.shipped.clusters : clusterNames(SERVICES);
     ctx.farm = await Farm.start(clusters);
     const config = setup.shipped ? setup.shipped.config : writeBootstrap(SERVICES, setup.chain!, { internalLoopback: setup.internal });
-    ctx.envoy = await startEnvoy({ config, clusters: ctx.farm.upstreams, concurrency: 2, mode });
+    ctx.envoy = await startEnvoy({ config, clusters: ctx.farm.upstreams, concurrency: 2, mode, mutate: setup.shipped?.mutate });
   });
   after(async () => {
     await ctx.envoy?.stop();
@@ -50,6 +57,15 @@ for (const mode of await envoyModes()) {
     test("callers dropping or resetting requests to a healthy slow upstream do not open the breaker", () => attack.callerResets(ctx, "slowok", "slowok", 12));
     test("300 made-up Hosts do not squat the breaker, the budget or the metrics of a real destination", () =>
       attack.squat(ctx, "squat", { breakerAttempts: 15, budget: true, metrics: true }));
+  });
+
+  describe(`hostile callers at the shipped edge gateway (${mode} mode)`, () => {
+    const ctx = target(mode, { shipped: GATEWAY });
+    test("a client's x-traffic-subset picks no subset", () => attack.spoofedSubset(ctx, "gateway.example", "service-a", "service-a-canary"));
+    test("spoofed x-envoy timeout headers and an oversized deadline do not lengthen the SLA budget", () =>
+      attack.spoofedTimeouts(ctx, "gateway.example", "service-a", 1_000));
+    test("a caller's own short deadline does not open the breaker", () => attack.shortDeadline(ctx, "gateway.example", "service-a"));
+    test("spoofed x-envoy retry headers do not raise retries past the budget's grant", () => attack.spoofedRetries(ctx, "gateway.example", 2, "service-a"));
   });
 
   describe(`hostile callers against the combined module on the shipped config (${mode} mode)`, () => {

@@ -183,12 +183,12 @@ export async function stableUser({ envoy }: Ctx, host: string, stable: string): 
 }
 
 /** 6: spoofed x-envoy retry headers do not raise retries past the filter's grant (maxRetries 2 by default). */
-export async function spoofedRetries({ envoy, farm }: Ctx, host: string, maxRetries: number): Promise<void> {
-  farm.behave(host, () => ({ status: 503 }));
-  const before = farm.hits(host);
+export async function spoofedRetries({ envoy, farm }: Ctx, host: string, maxRetries: number, cluster = host): Promise<void> {
+  farm.behave(cluster, () => ({ status: 503 }));
+  const before = farm.hits(cluster);
   const answers = await sendMany(10, envoy, host, { headers: { "x-envoy-max-retries": "10", "x-envoy-retry-on": "5xx,reset,gateway-error", "x-envoy-retriable-status-codes": "503" } });
   assert.deepEqual(statuses(answers), Array(10).fill(503));
-  const attempts = farm.hits(host) - before;
+  const attempts = farm.hits(cluster) - before;
   assert.ok(attempts > 10, `the budget granted retries (${attempts} attempts), so the cap, not a refusal, is what held`);
   assert.ok(attempts <= 10 * (1 + maxRetries), `${attempts} upstream attempts for 10 requests (at most ${10 * (1 + maxRetries)})`);
 }
