@@ -49,6 +49,7 @@ export const EXPECTED_RESULTS: Readonly<Record<string, readonly WasmResult[]>> =
   proxy_set_shared_data: [WasmResult.CasMismatch], // another worker wrote first; the module re-reads
   proxy_dequeue_shared_queue: [WasmResult.Empty], // nothing queued
   proxy_resolve_shared_queue: [WasmResult.NotFound], // the queue is not registered yet
+  proxy_set_effective_context: [WasmResult.BadArgument], // the stream ended while its http call was out (never cancelled)
 };
 
 export interface LogEntry {

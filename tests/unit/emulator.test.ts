@@ -811,7 +811,7 @@ describe("strict host results", () => {
     ]);
     assert.deepEqual(Object.keys(EXPECTED_RESULTS).sort(), [
       "proxy_dequeue_shared_queue", "proxy_get_header_map_value", "proxy_get_property", "proxy_get_shared_data",
-      "proxy_resolve_shared_queue", "proxy_set_shared_data",
+      "proxy_resolve_shared_queue", "proxy_set_effective_context", "proxy_set_shared_data",
     ]);
   });
 });
