@@ -4,7 +4,8 @@
 #   bash build/certs.sh [--out DIR] rotate SERVICE  a new key and certificate for SERVICE, swapped in atomically
 # DIR defaults to build/out/certs (git-ignored). Per service (service-a, service-b, gateway) DIR/<service>/ holds
 #   cert.pem key.pem ca.pem     the service's chain and key (SAN URI spiffe://cluster.local/ns/default/sa/<service>)
-#   cert.yaml ca.yaml           SDS resources (Secret) naming those files; Envoy watches this folder and reloads on a move
+#   cert.yaml ca.yaml           SDS resources (Secrets "default" and "ROOTCA", as Istio names them) naming those
+#                               files; Envoy watches this folder and reloads on a move into it
 # and DIR/foreign/ a CA the mesh does not trust with a certificate claiming service-a's identity.
 set -euo pipefail
 
@@ -46,12 +47,12 @@ make_leaf() {
 
 # The SDS resources Envoy loads through path_config_source (absolute file names: Envoy's working directory may differ).
 write_sds() {
-  local dir="$1" name="$2" tmp
+  local dir="$1" tmp
   tmp="$(mktemp -d "$dir/.sds.XXXXXX")"
   cat >"$tmp/cert.yaml" <<EOF
 resources:
   - "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
-    name: $name
+    name: default
     tls_certificate:
       certificate_chain: { filename: $dir/cert.pem }
       private_key: { filename: $dir/key.pem }
@@ -59,7 +60,7 @@ EOF
   cat >"$tmp/ca.yaml" <<EOF
 resources:
   - "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
-    name: mesh-ca
+    name: ROOTCA
     validation_context:
       trusted_ca: { filename: $dir/ca.pem }
 EOF
@@ -73,7 +74,7 @@ if [[ "${1:-}" == "rotate" ]]; then
   [[ -f "$OUT/$svc/cert.pem" ]] || { echo "certs.sh: no $OUT/$svc: run without rotate first" >&2; exit 1; }
   make_leaf "$OUT/$svc" "$OUT/ca" "$svc"
   # Envoy reloads on a move into the watched folder: rewrite the SDS resources last, by rename.
-  write_sds "$OUT/$svc" "$svc"
+  write_sds "$OUT/$svc"
   openssl x509 -in "$OUT/$svc/cert.pem" -noout -serial
   exit 0
 fi
@@ -83,7 +84,7 @@ for svc in "${SERVICES[@]}"; do
   mkdir -p "$OUT/$svc"
   cp "$OUT/ca/ca.pem" "$OUT/$svc/ca.pem"
   make_leaf "$OUT/$svc" "$OUT/ca" "$svc"
-  write_sds "$OUT/$svc" "$svc"
+  write_sds "$OUT/$svc"
 done
 make_ca "$OUT/foreign-ca" "foreign-root"
 mkdir -p "$OUT/foreign"
