@@ -48,7 +48,9 @@ const single = (module: string, config = "{}"): ChainFilter[] => [{ module, conf
 for (const mode of await envoyModes()) {
   describe(`hostile callers against the combined module on {} (${mode} mode)`, () => {
     const ctx = target(mode, { chain: single("resilience") });
-    test("a caller's own short deadline does not open the breaker", () => attack.shortDeadline(ctx, "healthy60"));
+    test("a caller's own short deadline does not open the breaker", async () => {
+      await attack.shortDeadline(ctx, "healthy60");
+    });
     test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "spelled", "spelled", 15));
     test("a caller cannot extend its own deadline past the route's timeout", () => attack.extendDeadline(ctx, "slow3s", "slow3s", 1_000));
     test("spoofed x-envoy timeout headers and an oversized deadline do not lengthen the timeout", () => attack.spoofedTimeouts(ctx, "slow3s", "slow3s", 1_000));
@@ -64,7 +66,9 @@ for (const mode of await envoyModes()) {
     test("a client's x-traffic-subset picks no subset", () => attack.spoofedSubset(ctx, "gateway.example", "service-a", "service-a-canary"));
     test("spoofed x-envoy timeout headers and an oversized deadline do not lengthen the SLA budget", () =>
       attack.spoofedTimeouts(ctx, "gateway.example", "service-a", 1_000));
-    test("a caller's own short deadline does not open the breaker", () => attack.shortDeadline(ctx, "gateway.example", "service-a"));
+    test("a caller's own short deadline does not open the breaker", async () => {
+      await attack.shortDeadline(ctx, "gateway.example", "service-a");
+    });
     test("spoofed x-envoy retry headers do not raise retries past the budget's grant", () => attack.spoofedRetries(ctx, "gateway.example", 2, "service-a"));
   });
 
@@ -116,7 +120,9 @@ for (const mode of await envoyModes()) {
 
   describe(`hostile callers against the chain deadline -> outlier-breaker on {} (${mode} mode)`, () => {
     const ctx = target(mode, { chain: [...single("deadline"), ...single("outlier-breaker")] });
-    test("a caller's own short deadline does not open the breaker of the next module", () => attack.shortDeadline(ctx, "healthy60"));
+    test("a caller's own short deadline does not open the breaker of the next module", async () => {
+      await attack.shortDeadline(ctx, "healthy60");
+    });
     test("callers dropping or resetting requests do not open the breaker of the next module", () => attack.callerResets(ctx, "slowok", "slowok", 12));
   });
 
