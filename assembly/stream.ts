@@ -58,6 +58,17 @@ export namespace ResponseFlag {
 
 // @ts-ignore: decorator
 @inline const UNREAD: i64 = i64.MIN_VALUE;
+/** Routes this VM learned (see RouteMemo) at most. */
+// @ts-ignore: decorator
+@inline const ROUTE_MEMO_CAP: i32 = 256;
+
+/**
+ * Envoy keeps naming the first route's cluster (`xds.cluster_name`) after a filter changed a routing header, until its
+ * router re-selects the route; only at completion does the property name the cluster the request went to. So this VM
+ * learns, from completed requests, "first route's cluster + the routing headers the stages wrote -> final cluster",
+ * and a later request with the same pair gets its final cluster on request headers. Bounded: clusters x routing values.
+ */
+const routeMemo = new Map<string, string>();
 // @ts-ignore: decorator
 @inline const MAX_CACHED_HEADERS: i32 = 8;
 
@@ -68,6 +79,11 @@ export class StreamView {
   private headerCount: i32 = 0;
   private cluster: string | null = null;
   private clusterRead: bool = false;
+  private finalClusterRead: bool = false;
+  /** The first route's cluster, as Envoy named it after a routing change (the RouteMemo key's first part). */
+  private firstCluster: string | null = null;
+  /** The routing header changes the stages made, in order: the RouteMemo key's second part. */
+  private routingWrites: string = "";
   private requestTime: i64 = UNREAD;
   private code: i64 = UNREAD;
   private flags: i64 = UNREAD;
@@ -112,11 +128,20 @@ export class StreamView {
     return stripPort(a);
   }
 
-  /** The cluster the route selected (`xds.cluster_name`), "" when there is no route. */
+  /**
+   * The cluster the route selected (`xds.cluster_name`), "" when there is no route. After a stage changed a routing
+   * header: the cluster this VM learned such requests go to, "" until a completed one taught it (see RouteMemo).
+   */
   clusterName(): string {
     if (!this.clusterRead) {
       this.reselectRoute();
-      this.cluster = getPropertyString(P_CLUSTER_NAME);
+      let c = getPropertyString(P_CLUSTER_NAME);
+      if (this.routeChanged && c !== null) {
+        this.firstCluster = c;
+        const key = c + this.routingWrites;
+        c = routeMemo.has(key) ? routeMemo.get(key) : null;
+      }
+      this.cluster = c;
       this.clusterRead = true;
     }
     const c = this.cluster;
@@ -142,6 +167,22 @@ export class StreamView {
     return this.callerBudgetMs;
   }
 
+  /**
+   * The cluster the request went to, for use at completion: re-read once when a stage changed a routing header, since
+   * Envoy keeps naming the first route's cluster until its router re-selects the route.
+   */
+  finalClusterName(): string {
+    if (this.routeChanged && !this.finalClusterRead) {
+      this.finalClusterRead = true;
+      const first = this.firstCluster;
+      const c = getPropertyString(P_CLUSTER_NAME);
+      if (first !== null && c !== null && routeMemo.size < ROUTE_MEMO_CAP) routeMemo.set(first + this.routingWrites, c);
+      this.clusterRead = true;
+      this.cluster = c;
+    }
+    return this.clusterName();
+  }
+
   /** When the first byte of the request arrived, in ns since the epoch (0 if unknown). */
   requestTimeNs(): i64 {
     if (this.requestTime == UNREAD) this.requestTime = getPropertyI64(P_REQUEST_TIME, 0);
@@ -165,14 +206,14 @@ export class StreamView {
   /** Sets a header the route table matches on; the route is re-selected after all stages ran. */
   setRoutingHeader(name: Str, value: string): bool {
     const ok = this.setRequestHeader(name, value);
-    if (ok) this.routingChanged();
+    if (ok) this.routingChanged("\n" + name.text + "=" + value);
     return ok;
   }
 
   /** Removes a header the route table matches on; the route is re-selected after all stages ran. */
   removeRoutingHeader(name: Str): bool {
     const ok = this.removeRequestHeader(name);
-    if (ok) this.routingChanged();
+    if (ok) this.routingChanged("\n" + name.text);
     return ok;
   }
 
@@ -187,7 +228,8 @@ export class StreamView {
     this.reselectRoute();
   }
 
-  private routingChanged(): void {
+  private routingChanged(write: string): void {
+    if (this.routingWrites.length < 1024) this.routingWrites += write;
     this.routeChanged = true;
     this.routeDirty = true;
     // A later stage asking for the cluster must see the re-selected route, not the cached first one.

@@ -37,6 +37,11 @@ export class Destination {
     return v !== null ? normalizeName(v) : "";
   }
 
+  /** The destination at completion: as `of`, but the cluster the request finally went to. */
+  atCompletion(view: StreamView): string {
+    return this.kind == DestinationKind.Cluster ? view.finalClusterName() : this.of(view);
+  }
+
   /** True when the key is the routed cluster itself (then an empty key already means "no route"). */
   get byCluster(): bool {
     return this.kind == DestinationKind.Cluster;

@@ -314,6 +314,8 @@ class OutlierBreakerStream extends StageStream {
   }
 
   onComplete(view: StreamView, nowMs: i64): void {
+    // A re-routed request whose cluster was not known yet teaches the view where such requests go (one property read).
+    if (this.breaker === null && view.routeChanged) this.stage.config.destination.atCompletion(view);
     // Not guarded, the breaker's own answers, and re-routed (fallback) requests say nothing about this upstream.
     if (this.breaker === null || this.admitted == Admit.Reject || this.finished) return;
     this.finish(verdict(outcomeOf(view), view.responseCode(), this.stage.config), nowMs);

@@ -297,7 +297,11 @@ class RetryBudgetStream extends StageStream {
 
   onComplete(view: StreamView, nowMs: i64): void {
     const d = this.budget;
-    if (d === null) return;
+    if (d === null) {
+      // A re-routed request whose cluster was not known yet teaches the view where such requests go.
+      if (view.routeChanged) this.stage.config.destination.atCompletion(view);
+      return;
+    }
     const attempts = view.attemptCount();
     // Caller-caused outcomes (its own short deadline, a disconnect) never lower the success ratio.
     const v = verdictOf(outcomeOf(view), view.responseCode());

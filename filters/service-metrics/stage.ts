@@ -120,13 +120,15 @@ class ServiceMetricsStream extends StageStream {
   constructor(readonly stage: ServiceMetricsStage) { super(); }
 
   onRequest(view: StreamView, nowMs: i64): bool {
-    this.service = this.stage.config.destination.of(view);
+    // The cluster is read at completion: a later stage may re-route the request (traffic-split), and only once the
+    // router re-selected the route does xds.cluster_name name the cluster the request went to.
+    if (!this.stage.config.destination.byCluster) this.service = this.stage.config.destination.of(view);
     return true;
   }
 
   onComplete(view: StreamView, nowMs: i64): void {
     // A stream that never reached on_request_headers still gets its destination here (request headers are readable).
-    if (this.service.length == 0) this.service = this.stage.config.destination.of(view);
+    if (this.service.length == 0) this.service = this.stage.config.destination.atCompletion(view);
     const s = this.stage.seriesFor(view, this.service);
     const code = view.responseCode();
     const flags = view.responseFlags();

@@ -585,6 +585,26 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
       assert.equal(record().state, "open");
     });
 
+    test("a request re-routed by a header change is guarded by the breaker of the cluster it goes to, once a completed one taught it", () => {
+      // Envoy names the first route's cluster until its router re-selects the route; at completion the final one.
+      const { host, vms } = start({ fallbackHeader: "x-breaker-fallback", consecutiveFailures: 2 }, 1);
+      const forged = (status: number) => {
+        const s = vms[0]!.newStream({ properties: { "xds.cluster_name": "fallback" } });
+        s.requestHeaders({ ":authority": "a.svc", ":path": "/", ":method": "GET", "x-breaker-fallback": "open" }, true);
+        const sent = s.requestHeaders().get("x-breaker-fallback");
+        s.setProperty("xds.cluster_name", "a.svc");
+        s.setProperty("upstream.request_attempt_count", prop.uint(1));
+        s.responseHeaders({ ":status": String(status) }, true);
+        s.finish();
+        return sent;
+      };
+      assert.equal(forged(200), undefined, "the client's header is removed; the cluster is not known yet");
+      assert.equal(host.sharedData(`${PREFIX}breakers`), undefined, "the unknown re-routed request took no slot");
+      for (let i = 0; i < 2; i++) call(host, vms[0]!, { authority: "a.svc", status: 500 });
+      assert.equal(forged(500), "open", "the forged request meets a.svc's open breaker and is re-routed to the fallback");
+      assert.equal(host.sharedData(`${PREFIX}breakers`)?.text, "a.svc");
+    });
+
     test("each destination has its own breaker", () => {
       const { host, vms, record } = start({ consecutiveFailures: 2 });
       call(host, vms[0]!, { authority: "a.svc", status: 500 });
