@@ -459,8 +459,11 @@ describe("traffic-split configuration update (process mode, filesystem LDS)", ()
     publish("3", (json) => (json.revision = "canary-v3"), (l) => (l.filter_chains[0].filters[0].typed_config.stat_prefix = "ingress_v3"));
     await waitForListenerVersion(3);
     await envoy.waitForStat("http.ingress_v3.downstream_rq_total", (v) => v !== undefined, 5000);
-    // The new revision's fresh state (30%) is adopted and published at the VMs' first sync.
-    await envoy.waitForStat(series("canary", "weight_percent"), (v) => v === 30);
+    // The new revision starts from a fresh state at 30%: wait until fresh connections reach its canary again.
+    await waitFor("the new revision to route users to the canary", async () => {
+      const answers = await batched(10, 10, (i) => rawGet(port, [`x-user-id: probe-v3-${Date.now()}-${i}`]));
+      return answers.some((a) => a.upstream === "canary") ? true : notYet(answers.map((a) => a.upstream));
+    });
     const fresh = await onCanary(300, "v3");
     assert.ok(fresh > 45 && fresh < 135, `${fresh} of 300 on the new canary revision`);
     const stats = await envoy.stats("resilience_traffic_split_weight_percent");
