@@ -1,0 +1,168 @@
+// Helpers of tests/e2e/deploy.test.ts: test certificates (build/certs.sh into a temporary folder), bootstraps pointed
+// at them, TLS clients that present a chosen certificate, the JSON access log, and a scripted app A.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { connect } from "node:tls";
+import { projectRoot, type Bootstrap, type Envoy } from "../harness/index.js";
+
+/** Where the shipped mTLS configs expect service A's certificate folder (relative to the repo root). */
+const SHIPPED_CERT_DIR = "build/out/certs/service-a";
+
+/** Runs build/certs.sh with `args` into `dir`; returns its stdout. */
+export function certs(dir: string, ...args: string[]): string {
+  const r = spawnSync("bash", ["build/certs.sh", "--out", dir, ...args], { cwd: projectRoot, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`build/certs.sh ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Points every SDS path of a shipped mTLS sidecar at `dir/<service>` (its certificate, key and CA). */
+export function useCertsOf(dir: string, service: string): (cfg: Bootstrap) => void {
+  const replace = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(replace);
+    else if (node && typeof node === "object") {
+      const o = node as Record<string, unknown>;
+      for (const [k, v] of Object.entries(o)) {
+        if (k === "path" && typeof v === "string" && v.startsWith(SHIPPED_CERT_DIR)) o[k] = `${dir}/${service}${v.slice(SHIPPED_CERT_DIR.length)}`;
+        else replace(v);
+      }
+    }
+  };
+  return replace;
+}
+
+/** A client identity: the PEM files of one folder made by build/certs.sh (cert.pem, key.pem; the mesh CA to trust). */
+export interface ClientCert {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+}
+
+export function clientCert(dir: string, who: string): ClientCert {
+  return {
+    cert: readFileSync(`${dir}/${who}/cert.pem`),
+    key: readFileSync(`${dir}/${who}/key.pem`),
+    ca: readFileSync(`${dir}/ca/ca.pem`),
+  };
+}
+
+export interface Answer {
+  status: number;
+  body: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** GET over TLS presenting `id`; the server must prove a mesh identity (its SAN URI is checked by the caller). */
+export function tlsGet(port: number, path: string, id: ClientCert, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1", port, path, method: "GET", headers, agent: false, timeout: 10_000,
+        cert: id.cert, key: id.key, ca: id.ca, servername: "service-b",
+        // Mesh certificates name a SPIFFE URI, no DNS name: the chain is verified, the name is the caller's to check.
+        checkServerIdentity: () => undefined,
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** The serial and SAN URI of the certificate the listener at `port` presents to a client holding `id`. */
+export function presentedCertificate(port: number, id: ClientCert): Promise<{ serial: string; san: string }> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: "127.0.0.1", port, cert: id.cert, key: id.key, ca: id.ca, servername: "service-b", checkServerIdentity: () => undefined });
+    s.once("secureConnect", () => {
+      const c = s.getPeerCertificate();
+      s.end();
+      resolve({ serial: String(c.serialNumber).toUpperCase(), san: String(c.subjectaltname ?? "") });
+    });
+    s.once("error", reject);
+  });
+}
+
+/** One JSON access-log line of the shipped configs. */
+export interface AccessLine {
+  listener: string;
+  path: string;
+  code: number;
+  details: string;
+  flags: string;
+  attempts: number;
+  duration_ms: number;
+  cluster: string | null;
+  request_id: string | null;
+  traceparent: string | null;
+  tls: string | null;
+  peer: string | null;
+  subset: string | null;
+  breaker: string | null;
+  deadline_ms: string | null;
+  caller_budget_ms: string | null;
+}
+
+/** The access-log lines Envoy has written so far (its stdout, mixed with its own log). */
+export function accessLog(envoy: Envoy): AccessLine[] {
+  return envoy
+    .logs()
+    .split("\n")
+    .filter((l) => l.startsWith("{") && l.includes('"details"'))
+    .map((l) => JSON.parse(l) as AccessLine);
+}
+
+/** The lines of one request id on the listener at `port`. */
+export function linesOf(envoy: Envoy, requestId: string, port?: number): AccessLine[] {
+  return accessLog(envoy).filter((l) => l.request_id === requestId && (port === undefined || l.listener.endsWith(`:${port}`)));
+}
+
+/** App A: does `workMs` of work, then calls service-b through its sidecar's outbound listener forwarding x-request-id. */
+export class AppA {
+  readonly received: IncomingHttpHeaders[] = [];
+  outboundPort = 0;
+  workMs = 0;
+  /** When set, answers this status without calling service-b. */
+  failWith = 0;
+  private constructor(private readonly server: Server, readonly port: number) {}
+
+  static async start(): Promise<AppA> {
+    let self: AppA | undefined;
+    const server = createServer((req, res) => {
+      self!.received.push(req.headers);
+      const app = self!;
+      const answer = (status: number, body: string) => {
+        if (res.destroyed) return;
+        res.writeHead(status, { "content-type": "text/plain" });
+        res.end(body);
+      };
+      // Scripted work time of the app (not a test wait).
+      setTimeout(() => {
+        if (app.failWith) return answer(app.failWith, "app A failing");
+        const headers: Record<string, string> = { host: "service-b", "x-request-id": String(req.headers["x-request-id"]) };
+        const out = httpRequest({ host: "127.0.0.1", port: app.outboundPort, path: "/b", headers, agent: false }, (r) => {
+          let body = "";
+          r.setEncoding("utf8");
+          r.on("data", (d) => (body += d));
+          r.on("end", () => answer(r.statusCode ?? 502, body));
+        });
+        out.on("error", (e) => answer(502, `app A: ${e.message}`));
+        out.end();
+      }, app.workMs);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    self = new AppA(server, (server.address() as { port: number }).port);
+    return self;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,209 @@
+// The deployable configs in real Envoys: client -> gateway.yaml -> service A's sidecar (sidecar-mtls-permissive.yaml)
+// -> app A -> A's outbound -> service B's sidecar (sidecar-mtls-strict.yaml) over mTLS -> app B. Certificates from
+// build/certs.sh in a temporary folder. Also: strict refuses plaintext and foreign-CA clients, permissive accepts
+// plaintext and labels both kinds, a certificate rotation without restart, the gateway's edge settings, a spent
+// deadline and an open breaker in the access log.
+// Process mode only: the SDS files are watched folders on the host, and container mode copies files in at start, so a
+// rotation would never reach the container.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, beforeEach, describe, test } from "node:test";
+import {
+  closeHttp, envoyModes, notYet, request, startEnvoy, startUpstream, waitFor, type Envoy, type Upstream,
+} from "../harness/index.js";
+import { accessLog, AppA, certs, clientCert, linesOf, presentedCertificate, tlsGet, useCertsOf, type ClientCert } from "./deploy-helpers.js";
+
+const WASM = { resilience: "build/resilience.wasm" };
+/** Access-log lines reach stdout within this flush interval. */
+const FLUSH = ["--file-flush-interval-msec", "50"];
+const SPIFFE = "spiffe://cluster.local/ns/default/sa/";
+
+after(closeHttp);
+
+for (const mode of await envoyModes()) {
+  const skip = mode === "process" ? false : "the SDS folders are watched on the host; container mode copies files once";
+  describe(`deployable configs (gateway, mTLS sidecars) in ${mode} mode`, { skip }, () => {
+    let dir: string;
+    let appA: AppA;
+    let appB: Upstream;
+    let canaryA: Upstream;
+    let sidecarB: Envoy;
+    let permissiveB: Envoy;
+    let sidecarA: Envoy;
+    let gateway: Envoy;
+    let asA: ClientCert;
+    let foreign: ClientCert;
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), "deploy-certs-"));
+      certs(dir);
+      asA = clientCert(dir, "service-a");
+      foreign = clientCert(dir, "foreign");
+      appA = await AppA.start();
+      appB = await startUpstream({ name: "app-b" });
+      canaryA = await startUpstream({ name: "canary-a" });
+      const sidecar = { wasm: WASM, mode, args: FLUSH };
+      sidecarB = await startEnvoy({
+        ...sidecar, config: "envoy-configs/sidecar-mtls-strict.yaml", mutate: useCertsOf(dir, "service-b"), clusters: { app: appB },
+      });
+      permissiveB = await startEnvoy({
+        ...sidecar, config: "envoy-configs/sidecar-mtls-permissive.yaml", mutate: useCertsOf(dir, "service-b"), clusters: { app: appB },
+      });
+      sidecarA = await startEnvoy({
+        ...sidecar, config: "envoy-configs/sidecar-mtls-permissive.yaml", mutate: useCertsOf(dir, "service-a"),
+        clusters: { app: appA, "service-b": sidecarB.port("inbound"), "service-b-canary": sidecarB.port("inbound") },
+      });
+      appA.outboundPort = sidecarA.port("outbound");
+      gateway = await startEnvoy({
+        ...sidecar, config: "envoy-configs/gateway.yaml",
+        clusters: { "service-a": sidecarA.port("inbound"), "service-a-canary": canaryA },
+      });
+    });
+    after(async () => {
+      for (const e of [gateway, sidecarA, permissiveB, sidecarB]) await e?.stop();
+      await appA?.close();
+      await appB?.close();
+      await canaryA?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+    beforeEach(() => {
+      appA.received.length = 0;
+      appA.workMs = 0;
+      appA.failWith = 0;
+      appB.clear();
+      canaryA.clear();
+    });
+
+    /** The x-request-id the gateway gave the last request app A received. */
+    const lastRequestId = () => String(appA.received.at(-1)?.["x-request-id"]);
+
+    /** Waits for the access-log line of `id` on the listener at `port` of `envoy`. */
+    const lineOf = (envoy: Envoy, id: string, port: number) =>
+      waitFor(`access-log line of ${id} on :${port}`, () => linesOf(envoy, id, port)[0] ?? notYet(envoy.logs().slice(-500)));
+
+    test("gateway -> sidecar A -> app A -> A outbound -> sidecar B over mTLS -> app B succeeds, every hop logged", async () => {
+      const res = await request(`${gateway.url()}/orders`, { headers: { "x-user-id": "u1" } });
+      assert.equal(res.status, 200, res.body);
+      assert.equal(appB.hits.total, 1);
+      const id = lastRequestId();
+      assert.equal(appB.requests[0].headers["x-request-id"], id, "one request id end to end");
+
+      const edge = await lineOf(gateway, id, gateway.port("edge"));
+      assert.equal(edge.code, 200);
+      assert.equal(edge.subset, "stable");
+      const inA = await lineOf(sidecarA, id, sidecarA.port("inbound"));
+      assert.equal(inA.tls, null, "the gateway reaches A's permissive inbound in plaintext");
+      assert.ok(Number(inA.caller_budget_ms) > 0 && Number(inA.caller_budget_ms) <= 1000, `caller budget ${inA.caller_budget_ms}`);
+      const outA = await lineOf(sidecarA, id, sidecarA.port("outbound"));
+      assert.equal(outA.code, 200);
+      assert.equal(outA.attempts, 1);
+      assert.equal(outA.cluster, "service-b");
+      const inB = await lineOf(sidecarB, id, sidecarB.port("inbound"));
+      assert.equal(inB.code, 200);
+      assert.match(String(inB.tls), /^TLSv1\.[23]$/);
+      assert.equal(inB.peer, `${SPIFFE}service-a`, "B sees A's SPIFFE identity");
+    });
+
+    test("strict: a plaintext client and a foreign-CA client are refused at B's inbound; a mesh client is served", async () => {
+      await assert.rejects(request(`${sidecarB.url("inbound")}/plain`, { timeoutMs: 5_000 }));
+      await assert.rejects(tlsGet(sidecarB.port("inbound"), "/foreign", foreign));
+      assert.equal(appB.hits.total, 0, "nothing reached app B");
+      const ok = await tlsGet(sidecarB.port("inbound"), "/mesh", asA);
+      assert.equal(ok.status, 200);
+      assert.equal(appB.hits.total, 1);
+    });
+
+    test("permissive: plaintext and mTLS both served and told apart in the access log and the stats", async () => {
+      const port = permissiveB.port("inbound");
+      const plain = await request(`${permissiveB.url("inbound")}/plain`, { headers: { "x-request-id": "perm-plain" } });
+      assert.equal(plain.status, 200);
+      const mtls = await tlsGet(port, "/mtls", asA, { "x-request-id": "perm-mtls" });
+      assert.equal(mtls.status, 200);
+      const p = await lineOf(permissiveB, "perm-plain", port);
+      assert.equal(p.tls, null);
+      assert.equal(p.peer, null);
+      const m = await lineOf(permissiveB, "perm-mtls", port);
+      assert.match(String(m.tls), /^TLSv1\.[23]$/);
+      assert.equal(m.peer, `${SPIFFE}service-a`);
+      assert.equal(await permissiveB.stat("http.inbound_plaintext.downstream_rq_total"), 1);
+      assert.equal(await permissiveB.stat("http.inbound_mtls.downstream_rq_total"), 1);
+      // A certificate from another CA gets no identity, even here: the handshake fails (see the README's mTLS notes).
+      await assert.rejects(tlsGet(port, "/foreign", foreign));
+      assert.equal(appB.hits.total, 2);
+    });
+
+    test("replacing B's certificate files changes the certificate B presents, without a restart, and traffic flows", async () => {
+      const port = sidecarB.port("inbound");
+      const before = await presentedCertificate(port, asA);
+      assert.equal(before.san, `URI:${SPIFFE}service-b`);
+      const serial = /serial=([0-9A-F]+)/.exec(certs(dir, "rotate", "service-b"))?.[1];
+      assert.ok(serial && serial !== before.serial, `new serial ${serial}`);
+      const now = await waitFor("B presenting the rotated certificate", async () => {
+        const c = await presentedCertificate(port, asA);
+        return c.serial.replace(/^0+/, "") === serial.replace(/^0+/, "") ? c : notYet(c.serial);
+      });
+      assert.equal(now.san, `URI:${SPIFFE}service-b`);
+      const res = await request(`${gateway.url()}/after-rotation`);
+      assert.equal(res.status, 200, res.body);
+      assert.equal(appB.hits.total, 1);
+    });
+
+    test("a spent deadline: the client's 300 ms run out in app A, A's outbound answers 504 and logs the decision", async () => {
+      appA.workMs = 500;
+      const t0 = performance.now();
+      const res = await request(`${gateway.url()}/slow`, { headers: { "x-resilience-deadline-ms": "300" } });
+      const ms = performance.now() - t0;
+      assert.equal(res.status, 504);
+      assert.ok(ms < 480, `the gateway kept the client's shorter deadline (${ms.toFixed(0)} ms)`);
+      const id = lastRequestId();
+      const inA = await lineOf(sidecarA, id, sidecarA.port("inbound"));
+      assert.ok(Number(inA.caller_budget_ms) > 0 && Number(inA.caller_budget_ms) <= 300, `caller budget ${inA.caller_budget_ms}`);
+      const outA = await lineOf(sidecarA, id, sidecarA.port("outbound"));
+      assert.equal(outA.code, 504);
+      assert.equal(outA.details, "deadline_exceeded");
+      assert.equal(outA.attempts, 0);
+      assert.equal(appB.hits.total, 0);
+    });
+
+    test("edge: a client's x-envoy timeout, a long deadline and the routing header neither lengthen the bound nor pick the canary", async () => {
+      appA.workMs = 1_500;
+      const t0 = performance.now();
+      const res = await request(`${gateway.url()}/edge`, {
+        headers: { "x-envoy-upstream-rq-timeout-ms": "10000", "x-resilience-deadline-ms": "60000", "x-traffic-subset": "canary" },
+      });
+      const ms = performance.now() - t0;
+      assert.equal(res.status, 504);
+      assert.ok(ms >= 900 && ms < 1_400, `the 1 s SLA default bounded it (${ms.toFixed(0)} ms)`);
+      appA.workMs = 0;
+      for (let i = 0; i < 10; i++) {
+        const r = await request(`${gateway.url()}/pick`, { headers: { "x-traffic-subset": "canary", "x-user-id": `u${i}` } });
+        assert.equal(r.status, 200);
+      }
+      assert.equal(canaryA.hits.total, 0, "no client picked the canary");
+      const picks = await waitFor("the gateway's 10 log lines of /pick", () => {
+        const l = accessLog(gateway).filter((x) => x.path === "/pick");
+        return l.length === 10 ? l : notYet(l.length);
+      });
+      assert.deepEqual(picks.map((l) => l.subset), Array(10).fill("stable"), "the split replaced the client's routing header");
+      assert.ok(appA.received.every((h) => h["x-envoy-upstream-rq-timeout-ms"] === undefined));
+    });
+
+    // Last: it leaves service A's breaker open at the gateway.
+    test("a failing service A: the gateway's breaker opens, answers fast, logs why and keeps its state header inside", async () => {
+      appA.failWith = 503;
+      const opened = await waitFor("the gateway's breaker answering", async () => {
+        const r = await request(`${gateway.url()}/failing`);
+        assert.equal(r.status, 503);
+        return r.body.includes("app A failing") ? notYet(r.status) : r;
+      }, { timeoutMs: 20_000 });
+      assert.equal(opened.headers["x-breaker-state"], undefined, "the state header stays inside");
+      const line = await waitFor("the breaker's access-log line", () =>
+        accessLog(gateway).find((l) => l.details === "outlier_breaker_open") ?? notYet(gateway.logs().slice(-500)));
+      assert.equal(line.code, 503);
+      assert.equal(line.attempts, 0);
+      assert.equal(line.cluster, "service-a");
+    });
+  });
+}
