@@ -19,6 +19,13 @@ const SERVICES: Service[] = [
 ];
 const SHIPPED_COMBINED = { clusters: ["checkout-stable", "checkout-canary", "inventory", "payments"], config: "envoy-configs/resilience.yaml" };
 const CANARY = { "x-canary": "always" };
+/**
+ * Upstream attempts a failing destination may receive before its breaker answers: consecutiveFailures (5) requests,
+ * plus one that can overtake the last failure's record (on_log runs after the answer left); in the combined module each
+ * with up to maxRetries (2) retries the budget grants.
+ */
+const PER_OPEN_SINGLE = 5 + 1;
+const PER_OPEN_COMBINED = (5 + 1) * (1 + 2);
 /** The edge gateway as shipped, but speaking HTTP/1.1 upstream (the test's upstreams are HTTP/1.1 servers). */
 const GATEWAY = {
   clusters: ["service-a", "service-a-canary"], config: "envoy-configs/gateway.yaml",
@@ -51,14 +58,14 @@ for (const mode of await envoyModes()) {
     test("a caller's own short deadline does not open the breaker", async () => {
       await attack.shortDeadline(ctx, "healthy60");
     });
-    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "spelled", "spelled", 15));
+    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "spelled", "spelled", PER_OPEN_COMBINED));
     test("a caller cannot extend its own deadline past the route's timeout", () => attack.extendDeadline(ctx, "slow3s", "slow3s", 1_000));
     test("spoofed x-envoy timeout headers and an oversized deadline do not lengthen the timeout", () => attack.spoofedTimeouts(ctx, "slow3s", "slow3s", 1_000));
     test("three withheld bodies do not hog the half-open breaker, which closes once the upstream recovers", () => attack.halfOpenHog(ctx, "hog"));
     test("a client's x-traffic-subset picks no subset", () => attack.spoofedSubset(ctx, "ts", "ts", "ts-canary"));
     test("callers dropping or resetting requests to a healthy slow upstream do not open the breaker", () => attack.callerResets(ctx, "slowok", "slowok", 12));
     test("300 made-up Hosts do not squat the breaker, the budget or the metrics of a real destination", () =>
-      attack.squat(ctx, "squat", { breakerAttempts: 15, budget: true, metrics: true }));
+      attack.squat(ctx, "squat", { breakerAttempts: PER_OPEN_COMBINED, budget: true, metrics: true }));
   });
 
   describe(`hostile callers at the shipped edge gateway (${mode} mode)`, () => {
@@ -78,7 +85,7 @@ for (const mode of await envoyModes()) {
       const answers = await attack.shortDeadline(ctx, "inventory");
       await attack.budgetRatioUntouched(ctx, "inventory", 200, answers);
     });
-    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "payments", "payments", 15, ["payments.", "PAYMENTS.:80"]));
+    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "payments", "payments", PER_OPEN_COMBINED, ["payments.", "PAYMENTS.:80"]));
     test("a client's x-traffic-subset picks no subset for a sticky user of the stable subset", async () => {
       const user = await attack.stableUser(ctx, "checkout", "checkout-stable");
       await attack.spoofedSubset(ctx, "checkout", "checkout-stable", "checkout-canary", { "x-user-id": user });
@@ -113,15 +120,15 @@ for (const mode of await envoyModes()) {
 
   describe(`hostile callers against outlier-breaker on {} (${mode} mode)`, () => {
     const ctx = target(mode, { chain: single("outlier-breaker") });
-    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "spelled", "spelled", 5));
+    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "spelled", "spelled", PER_OPEN_SINGLE));
     test("three withheld bodies do not hog the half-open breaker, which closes once the upstream recovers", () => attack.halfOpenHog(ctx, "hog"));
     test("callers dropping or resetting requests to a healthy slow upstream do not open the breaker", () => attack.callerResets(ctx, "slowok", "slowok", 12));
-    test("300 made-up Hosts do not squat the breaker of a real destination", () => attack.squat(ctx, "squat", { breakerAttempts: 5 }));
+    test("300 made-up Hosts do not squat the breaker of a real destination", () => attack.squat(ctx, "squat", { breakerAttempts: PER_OPEN_SINGLE }));
   });
 
   describe(`hostile callers against the shipped outlier-breaker config (${mode} mode)`, () => {
     const ctx = target(mode, { shipped: { clusters: ["service-a", "service-b"], config: "envoy-configs/outlier-breaker.yaml" } });
-    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "service-b", "service-b", 5));
+    test("the same destination spelled differently is refused once its breaker opened", () => attack.spellings(ctx, "service-b", "service-b", PER_OPEN_SINGLE));
   });
 
   describe(`hostile callers against the chain deadline -> outlier-breaker on {} (${mode} mode)`, () => {

@@ -37,12 +37,13 @@ async function breakerNeverOpened(envoy: Envoy, cluster: string): Promise<void> 
 /** 1: a healthy 60 ms upstream; 12 requests with a 10 ms budget get 504; afterwards normal requests get 200. */
 export async function shortDeadline({ envoy, farm }: Ctx, host: string, cluster = host): Promise<Answer[]> {
   farm.behave(cluster, () => ({ latencyMs: 60 }));
-  const short = await sendMany(12, envoy, host, { headers: { [DEADLINE]: "10" } });
+  const short = await sendMany(12, envoy, host, { path: "/short", headers: { [DEADLINE]: "10" } });
   assert.deepEqual(statuses(short), Array(12).fill(504), "the caller's own 10 ms budget expires");
-  const before = farm.hits(cluster);
-  const normal = await sendMany(5, envoy, host);
+  const normalHits = () => farm.upstreams[cluster]!.hits.byPath["/normal"] ?? 0;
+  const before = normalHits();
+  const normal = await sendMany(5, envoy, host, { path: "/normal" });
   assert.deepEqual(normal.map((a) => `${a.status}${a.headers["x-breaker-state"] ? ":" + a.headers["x-breaker-state"] : ""}`), Array(5).fill("200"));
-  assert.equal(farm.hits(cluster), before + 5, "every normal request reached the upstream");
+  assert.equal(normalHits(), before + 5, "every normal request reached the upstream");
   await breakerNeverOpened(envoy, cluster);
   return [...short, ...normal];
 }
@@ -53,7 +54,8 @@ export async function budgetRatioUntouched({ envoy }: Ctx, cluster: string, perm
   // What passed every stage: the router's answers (a 504 the deadline stage answers itself never reaches the budget).
   const routed = answers.filter((a) => a.status === 200 || a.body === "upstream request timeout").length;
   assert.ok(routed >= 5 + 6, `${routed} of the requests reached the router`);
-  await envoy.waitForSeries("resilience_retry_budget_requests_total", labels, routed);
+  // The budget counted at least 6 timeouts beside the 5 successes: counted as failures, they would halve the ratio.
+  await envoy.waitForSeries("resilience_retry_budget_requests_total", labels, 5 + 6);
   const read = () => metric(envoy, "resilience_retry_budget_effective_ratio_permille", labels);
   await waitUntil(`${cluster}'s effective ratio published`, read, (v) => v !== undefined);
   await stays(`${cluster}'s effective ratio is ${permille} permille`, async () => (await read()) === permille, 1_500);
@@ -73,6 +75,7 @@ export async function spellings({ envoy, farm }: Ctx, host: string, cluster: str
   farm.behave(cluster, () => ({ status: 500 }));
   await openBreaker(envoy, host);
   const hits = farm.hits(cluster);
+  // One request more may pass: a failure is recorded at on_log, after its answer left, so the next request can overtake it.
   assert.ok(hits <= maxAttempts, `${cluster} received ${hits} attempts before the breaker opened (at most ${maxAttempts})`);
   const upper = host.toUpperCase();
   for (const spelling of [upper, `${host}:8080`, `${host}.`, `${upper}.:80`]) {
@@ -100,9 +103,10 @@ export async function squat({ envoy, farm }: Ctx, host: string, checks: { breake
     assert.ok(farm.hits(host) <= checks.breakerAttempts, `${host} received ${farm.hits(host)} attempts (breaker opens after ${checks.breakerAttempts})`);
     assert.ok(answers.slice(-5).every(breakerAnswer), `the last answers came from the breaker: ${statuses(answers)}`);
   }
-  // The budget counts what reached its stage: in the combined module the breaker answers first once open.
+  // The budget counts what reached its stage (in the combined module the breaker answers first once open), less the
+  // first request per worker where the split cleared the route cache before a completion taught the worker its cluster.
   const budgeted = answers.filter((a) => !breakerAnswer(a)).length;
-  if (checks.budget) await envoy.waitForSeries("resilience_retry_budget_requests_total", labels, (v) => v === budgeted);
+  if (checks.budget) await envoy.waitForSeries("resilience_retry_budget_requests_total", labels, (v) => v !== undefined && v >= budgeted - 2 && v <= budgeted);
   if (checks.metrics) {
     await envoy.waitForSeries("resilience_requests_total", { ...labels, response_code: "500" }, (v) => v === answers.filter((a) => a.status === 500).length);
     const services = new Set(selectSeries(await envoy.promSeries(), "resilience_requests_total").map((s) => s.labels.destination_service));
