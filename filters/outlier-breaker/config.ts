@@ -71,7 +71,7 @@ export class OutlierBreakerConfig {
   /** Successful probes that close the breaker. */
   halfOpenSuccesses: u32 = 3;
   /** Probes without an answer this long after the newest of their pool was admitted are presumed lost: slots reclaimed, late answers still count. */
-  probeTimeoutMs: u32 = 60000;
+  probeTimeoutMs: u32 = 15000;
   /** Response header naming the breaker state on the breaker's own answers. */
   stateHeader: string = "x-breaker-state";
   /** When set, open-state requests get this request header (value: the state) and are re-routed instead of 503. */
@@ -97,7 +97,8 @@ export function parseConfig(r: ConfigReader): OutlierBreakerConfig | null {
   c.jitter = r.number("jitter", 0.1, 0.0, 1.0);
   c.halfOpenProbes = r.u32("halfOpenProbes", 3, 1, 10000);
   c.halfOpenSuccesses = r.u32("halfOpenSuccesses", 3, 1, 10000);
-  c.probeTimeoutMs = r.u32("probeTimeoutMs", 60000, MIN_PROBE_TIMEOUT_MS, 86400000);
+  // Default: Envoy's default route timeout, by when Envoy itself answers a probe the upstream left hanging.
+  c.probeTimeoutMs = r.u32("probeTimeoutMs", 15000, MIN_PROBE_TIMEOUT_MS, 86400000);
   c.stateHeader = headerName(r, "stateHeader", "x-breaker-state", false, RESERVED_RESPONSE_HEADERS, "the breaker's reply sets or frames");
   c.fallbackHeader = headerName(r, "fallbackHeader", "", true, RESERVED_REQUEST_HEADERS, "clients send or routing needs (the filter removes a client's copy)");
   r.done();

@@ -165,7 +165,7 @@ describe("outlier-breaker half-open probe pools", () => {
 describe("outlier-breaker cross-field configuration checks", () => {
   it("accepts the defaults and the shipped combinations", () => {
     const c = config("");
-    expect(c.probeTimeoutMs).toBe(60000);
+    expect(c.probeTimeoutMs).toBe(15000);
     config('{"slowCallRateThreshold": 50, "slowCallMs": 1200, "probeTimeoutMs": 1201}');
     config('{"failOn": [], "consecutiveFailures": 0, "failureRateThreshold": 0, "slowCallRateThreshold": 50}');
     config('{"halfOpenProbes": 1, "halfOpenSuccesses": 5}');
