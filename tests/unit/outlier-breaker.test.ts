@@ -472,6 +472,25 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
       assert.equal(record().consecutive, 0, "the withheld requests, ended by their clients, count for nothing");
     });
 
+    test("a probe is classified at its response headers: the caller's own timeout frees the slot, the upstream's reset re-opens", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 1, halfOpenSuccesses: 1 });
+      call(host, vms[0]!, { status: 500 });
+      host.clock.advanceMs(5000);
+      const own = begin(vms[1]!, { props: { "response.flags": 0x4n, resilience_caller_budget_ms: "200" } });
+      host.clock.advanceMs(200);
+      own.responseHeaders({ ":status": "504" }, true);
+      assert.deepEqual([record().state, record().probesInFlight, record().probeSuccesses], ["half-open", 0, 0],
+        "a timeout of the caller's 200 ms budget says nothing about the upstream: neutral, slot freed at once");
+      const reset = begin(vms[0]!, { props: { "response.flags": 0x10n } });
+      assert.equal(reset.requestForwarded, true, "the freed slot admits the next probe");
+      reset.responseHeaders({ ":status": "503" }, true);
+      assert.equal(record().state, "open", "an upstream reset (UR) answered by Envoy's 503 re-opens at response headers");
+      assert.equal(record().reopens, 1);
+      own.finish();
+      reset.finish();
+      assert.equal(record().reopens, 1);
+    });
+
     test("a client withholding bodies cannot trip the breaker: unanswered probes are neutral, their slots come back", () => {
       const { host, vms, record } = start({ consecutiveFailures: 1, jitter: 0, halfOpenProbes: 2, halfOpenSuccesses: 1, probeTimeoutMs: 10000 });
       call(host, vms[0]!, { status: 500 });
