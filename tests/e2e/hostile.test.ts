@@ -15,7 +15,7 @@ after(closeHttp);
 const SERVICES: Service[] = [
   { name: "healthy60" }, { name: "spelled" }, { name: "squat" }, { name: "slow3s", timeoutMs: 1_000 }, { name: "hog" },
   { name: "ts", headerRoute: { header: "x-traffic-subset", exact: "canary", cluster: "canary" } }, { name: "fail503" },
-  { name: "fb", headerRoute: { header: "x-breaker-fallback", cluster: "fallback" } }, { name: "slowok" },
+  { name: "fb", headerRoute: { header: "x-breaker-fallback", cluster: "fallback" } }, { name: "slowok" }, { name: "counted" },
 ];
 const SHIPPED_COMBINED = { clusters: ["checkout-stable", "checkout-canary", "inventory", "payments"], config: "envoy-configs/resilience.yaml" };
 const CANARY = { "x-canary": "always" };
@@ -55,6 +55,7 @@ const single = (module: string, config = "{}"): ChainFilter[] => [{ module, conf
 for (const mode of await envoyModes()) {
   describe(`hostile callers against the combined module on {} (${mode} mode)`, () => {
     const ctx = target(mode, { chain: single("resilience") });
+    test("every request a destination answered is counted under it, the first on each worker too", () => attack.countedExactly(ctx, "counted"));
     test("a caller's own short deadline does not open the breaker", async () => {
       await attack.shortDeadline(ctx, "healthy60");
     });
@@ -153,6 +154,7 @@ for (const mode of await envoyModes()) {
 
   describe(`hostile callers against service-metrics on {} (${mode} mode)`, () => {
     const ctx = target(mode, { chain: single("service-metrics") });
+    test("every request a destination answered is counted under it, the first on each worker too", () => attack.countedExactly(ctx, "counted"));
     test("300 made-up Hosts leave the real destination its own series and the series bounded", () => attack.squat(ctx, "squat", { metrics: true }));
   });
 

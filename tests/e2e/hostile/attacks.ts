@@ -108,7 +108,8 @@ export async function squat({ envoy, farm }: Ctx, host: string, checks: { breake
   const budgeted = answers.filter((a) => !breakerAnswer(a)).length;
   if (checks.budget) await envoy.waitForSeries("resilience_retry_budget_requests_total", labels, (v) => v !== undefined && v >= budgeted - 2 && v <= budgeted);
   if (checks.metrics) {
-    await envoy.waitForSeries("resilience_requests_total", { ...labels, response_code: "500" }, (v) => v === answers.filter((a) => a.status === 500).length);
+    // Its own series (before the fix it was folded into "other"); exact counting is countedExactly's case.
+    await envoy.waitForSeries("resilience_requests_total", { ...labels, response_code: "500" }, 1);
     const services = new Set(selectSeries(await envoy.promSeries(), "resilience_requests_total").map((s) => s.labels.destination_service));
     // maxServices (100) names plus "other" and "unknown": the directory's bound whatever callers send.
     assert.ok(services.size <= 102, `${services.size} destination_service values`);
@@ -235,4 +236,14 @@ export async function canaryNotRolledBack({ envoy, farm }: Ctx, host: string, ca
   const before = farm.hits(canary);
   assert.equal((await send(envoy, host, { headers })).status, 200);
   assert.equal(farm.hits(canary), before + 1, "the canary still receives its traffic");
+}
+
+/** Metrics: every request a routed destination answered is counted under that destination, from the first one on. */
+export async function countedExactly({ envoy, farm }: Ctx, host: string): Promise<void> {
+  farm.behave(host, () => ({}));
+  const answers = await sendMany(10, envoy, host);
+  assert.deepEqual(statuses(answers), Array(10).fill(200));
+  await envoy.waitForSeries("resilience_requests_total", { destination_service: host, response_code: "200" }, (v) => v === 10);
+  const elsewhere = selectSeries(await envoy.promSeries(), "resilience_requests_total").filter((s) => s.labels.destination_service !== host && s.labels.response_code === "200");
+  assert.deepEqual(elsewhere.map((s) => `${s.labels.destination_service}: ${s.value}`), [], "no 200 counted under another destination");
 }
