@@ -52,7 +52,7 @@ function wasmFilter(f: ChainFilter, i: number): object {
 }
 
 /** Writes the bootstrap to a fresh temp file and returns its path (for startEnvoy's `config`). */
-export function writeBootstrap(services: Service[], chain: ChainFilter[], opts: { internalLoopback?: boolean } = {}): string {
+export function writeBootstrap(services: Service[], chain: ChainFilter[], opts: { internalLoopback?: boolean; stripBeforeRouting?: string[] } = {}): string {
   const virtualHosts = services.map((s) => {
     const t = s.timeoutMs ?? 5000;
     const routes: object[] = [];
@@ -70,6 +70,16 @@ export function writeBootstrap(services: Service[], chain: ChainFilter[], opts: 
     route_config: { name: "ingress", virtual_hosts: virtualHosts },
     http_filters: [...chain.map(wasmFilter), { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
   };
+  // Headers only a filter may set (a breaker's fallback header) removed before the route is picked, as the READMEs ask.
+  if (opts.stripBeforeRouting?.length) {
+    hcm.early_header_mutation_extensions = [{
+      name: "envoy.http.early_header_mutation.header_mutation",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation",
+        mutations: opts.stripBeforeRouting.map((remove) => ({ remove })),
+      },
+    }];
+  }
   // A mesh sidecar trusts its peers: Envoy then keeps their x-envoy-* headers, the worst case for spoofing.
   if (opts.internalLoopback) hcm.internal_address_config = { cidr_ranges: [{ address_prefix: "127.0.0.1", prefix_len: 32 }] };
   const clusters = clusterNames(services).map((name, i) => ({
