@@ -123,7 +123,50 @@ export function linesOf(envoy: Envoy, requestId: string, port?: number): AccessL
   return accessLog(envoy).filter((l) => l.request_id === requestId && (port === undefined || l.listener.endsWith(`:${port}`)));
 }
 
-/** App A: does `workMs` of work, then calls service-b through its sidecar's outbound listener forwarding x-request-id. */
+/** What an app forwards so its outbound call joins the caller's trace (W3C and B3). */
+const TRACE_HEADERS = ["traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "b3"];
+
+/** A Zipkin v2 span as Envoy's tracer posts it (JSON). */
+export interface ZipkinSpan {
+  traceId: string;
+  id: string;
+  parentId?: string;
+  name: string;
+  kind?: string;
+  localEndpoint?: { serviceName?: string; port?: number };
+  tags?: Record<string, string>;
+}
+
+/** A scripted Zipkin collector: keeps every span POSTed to /api/v2/spans. */
+export class Collector {
+  readonly spans: ZipkinSpan[] = [];
+  private constructor(private readonly server: Server, readonly port: number) {}
+
+  static async start(): Promise<Collector> {
+    let self: Collector | undefined;
+    const server = createServer((req, res) => {
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        if (req.url === "/api/v2/spans") self!.spans.push(...(JSON.parse(body) as ZipkinSpan[]));
+        res.writeHead(202);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    self = new Collector(server, (server.address() as { port: number }).port);
+    return self;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** App A: does `workMs` of work, then calls service-b through its sidecar's outbound listener forwarding x-request-id
+ * and the trace headers. */
 export class AppA {
   readonly received: IncomingHttpHeaders[] = [];
   outboundPort = 0;
@@ -146,6 +189,7 @@ export class AppA {
       setTimeout(() => {
         if (app.failWith) return answer(app.failWith, "app A failing");
         const headers: Record<string, string> = { host: "service-b", "x-request-id": String(req.headers["x-request-id"]) };
+        for (const h of TRACE_HEADERS) if (typeof req.headers[h] === "string") headers[h] = req.headers[h] as string;
         const out = httpRequest({ host: "127.0.0.1", port: app.outboundPort, path: "/b", headers, agent: false }, (r) => {
           let body = "";
           r.setEncoding("utf8");

@@ -13,7 +13,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import {
   closeHttp, envoyModes, notYet, request, startEnvoy, startUpstream, waitFor, type Envoy, type Upstream,
 } from "../harness/index.js";
-import { accessLog, AppA, certs, clientCert, linesOf, presentedCertificate, tlsGet, useCertsOf, type ClientCert } from "./deploy-helpers.js";
+import { accessLog, AppA, certs, Collector, clientCert, linesOf, presentedCertificate, tlsGet, useCertsOf, type ClientCert } from "./deploy-helpers.js";
 
 const WASM = { resilience: "build/resilience.wasm" };
 /** Access-log lines reach stdout within this flush interval. */
@@ -27,6 +27,7 @@ for (const mode of await envoyModes()) {
   describe(`deployable configs (gateway, mTLS sidecars) in ${mode} mode`, { skip }, () => {
     let dir: string;
     let appA: AppA;
+    let collector: Collector;
     let appB: Upstream;
     let canaryA: Upstream;
     let sidecarB: Envoy;
@@ -42,23 +43,25 @@ for (const mode of await envoyModes()) {
       asA = clientCert(dir, "service-a");
       foreign = clientCert(dir, "foreign");
       appA = await AppA.start();
+      collector = await Collector.start();
       appB = await startUpstream({ name: "app-b" });
       canaryA = await startUpstream({ name: "canary-a" });
       const sidecar = { wasm: WASM, mode, args: FLUSH };
+      const zipkin = { zipkin: collector };
       sidecarB = await startEnvoy({
-        ...sidecar, config: "envoy-configs/sidecar-mtls-strict.yaml", mutate: useCertsOf(dir, "service-b"), clusters: { app: appB },
+        ...sidecar, config: "envoy-configs/sidecar-mtls-strict.yaml", mutate: useCertsOf(dir, "service-b"), clusters: { app: appB, ...zipkin },
       });
       permissiveB = await startEnvoy({
-        ...sidecar, config: "envoy-configs/sidecar-mtls-permissive.yaml", mutate: useCertsOf(dir, "service-b"), clusters: { app: appB },
+        ...sidecar, config: "envoy-configs/sidecar-mtls-permissive.yaml", mutate: useCertsOf(dir, "service-b"), clusters: { app: appB, ...zipkin },
       });
       sidecarA = await startEnvoy({
         ...sidecar, config: "envoy-configs/sidecar-mtls-permissive.yaml", mutate: useCertsOf(dir, "service-a"),
-        clusters: { app: appA, "service-b": sidecarB.port("inbound"), "service-b-canary": sidecarB.port("inbound") },
+        clusters: { app: appA, "service-b": sidecarB.port("inbound"), "service-b-canary": sidecarB.port("inbound"), ...zipkin },
       });
       appA.outboundPort = sidecarA.port("outbound");
       gateway = await startEnvoy({
         ...sidecar, config: "envoy-configs/gateway.yaml",
-        clusters: { "service-a": sidecarA.port("inbound"), "service-a-canary": canaryA },
+        clusters: { "service-a": sidecarA.port("inbound"), "service-a-canary": canaryA, ...zipkin },
       });
     });
     after(async () => {
@@ -66,6 +69,7 @@ for (const mode of await envoyModes()) {
       await appA?.close();
       await appB?.close();
       await canaryA?.close();
+      await collector?.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
     beforeEach(() => {
@@ -104,6 +108,30 @@ for (const mode of await envoyModes()) {
       assert.equal(inB.code, 200);
       assert.match(String(inB.tls), /^TLSv1\.[23]$/);
       assert.equal(inB.peer, `${SPIFFE}service-a`, "B sees A's SPIFFE identity");
+    });
+
+    test("one trace across the hops: W3C traceparent reaches app B, every Envoy's spans reach the collector", async () => {
+      const res = await request(`${gateway.url()}/traced`);
+      assert.equal(res.status, 200, res.body);
+      const id = lastRequestId();
+      const traceparent = String(appA.received.at(-1)?.traceparent);
+      const traceId = /^00-([0-9a-f]{32})-[0-9a-f]{16}-0[01]$/.exec(traceparent)?.[1];
+      assert.ok(traceId, `app A got a W3C traceparent: ${traceparent}`);
+      assert.equal(appB.requests[0].headers.traceparent?.slice(3, 35), traceId, "app B is in the same trace");
+      assert.equal((await lineOf(sidecarB, id, sidecarB.port("inbound"))).traceparent?.slice(3, 35), traceId);
+      // Zipkin's reporter flushes every 5 s (or every 5 spans): a wait on the spans, not a pause.
+      const spans = await waitFor("spans of the trace from the gateway, A's inbound and outbound, and B", () => {
+        const mine = collector.spans.filter((s) => s.traceId.padStart(32, "0") === traceId);
+        return mine.length >= 4 ? mine : notYet(mine.map((s) => s.name));
+      }, { timeoutMs: 15_000 });
+      const hops = spans.map((s) => `${s.kind} ${new URL(s.tags?.["http.url"] ?? "http://x/").pathname} -> ${s.tags?.upstream_cluster}`).sort();
+      assert.deepEqual(hops, [
+        "CLIENT /b -> service-b", // A's outbound
+        "SERVER /b -> app", // B's inbound
+        "SERVER /traced -> app", // A's inbound
+        "SERVER /traced -> service-a", // the gateway
+      ]);
+      assert.ok(spans.every((s) => s.tags?.subset === "stable"), "every span carries the subset the gateway chose");
     });
 
     test("strict: a plaintext client and a foreign-CA client are refused at B's inbound; a mesh client is served", async () => {
