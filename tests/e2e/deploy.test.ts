@@ -184,7 +184,7 @@ for (const mode of await envoyModes()) {
       const res = await request(`${gateway.url()}/slow`, { headers: { "x-resilience-deadline-ms": "300" } });
       const ms = performance.now() - t0;
       assert.equal(res.status, 504);
-      assert.ok(ms < 480, `the gateway kept the client's shorter deadline (${ms.toFixed(0)} ms)`);
+      assert.ok(ms < 900, `the gateway kept the client's shorter deadline, not the 1 s default (${ms.toFixed(0)} ms)`);
       const id = lastRequestId();
       const inA = await lineOf(sidecarA, id, sidecarA.port("inbound"));
       assert.ok(Number(inA.caller_budget_ms) > 0 && Number(inA.caller_budget_ms) <= 300, `caller budget ${inA.caller_budget_ms}`);
@@ -203,7 +203,7 @@ for (const mode of await envoyModes()) {
       });
       const ms = performance.now() - t0;
       assert.equal(res.status, 504);
-      assert.ok(ms >= 900 && ms < 1_400, `the 1 s SLA default bounded it (${ms.toFixed(0)} ms)`);
+      assert.ok(ms >= 900 && ms < 1_450, `the 1 s SLA default bounded it (${ms.toFixed(0)} ms)`);
       appA.workMs = 0;
       for (let i = 0; i < 10; i++) {
         const r = await request(`${gateway.url()}/pick`, { headers: { "x-traffic-subset": "canary", "x-user-id": `u${i}` } });
