@@ -137,10 +137,24 @@ export interface ZipkinSpan {
   tags?: Record<string, string>;
 }
 
+/** A scripted HTTP server on 127.0.0.1 (a free port), closed with its connections. */
+class LocalServer {
+  protected constructor(protected readonly server: Server, readonly port: number) {}
+
+  protected static async listen(server: Server): Promise<number> {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    return (server.address() as { port: number }).port;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
 /** A scripted Zipkin collector: keeps every span POSTed to /api/v2/spans. */
-export class Collector {
+export class Collector extends LocalServer {
   readonly spans: ZipkinSpan[] = [];
-  private constructor(private readonly server: Server, readonly port: number) {}
 
   static async start(): Promise<Collector> {
     let self: Collector | undefined;
@@ -154,26 +168,19 @@ export class Collector {
         res.end();
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-    self = new Collector(server, (server.address() as { port: number }).port);
+    self = new Collector(server, await LocalServer.listen(server));
     return self;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
 
 /** App A: does `workMs` of work, then calls service-b through its sidecar's outbound listener forwarding x-request-id
  * and the trace headers. */
-export class AppA {
+export class AppA extends LocalServer {
   readonly received: IncomingHttpHeaders[] = [];
   outboundPort = 0;
   workMs = 0;
   /** When set, answers this status without calling service-b. */
   failWith = 0;
-  private constructor(private readonly server: Server, readonly port: number) {}
 
   static async start(): Promise<AppA> {
     let self: AppA | undefined;
@@ -200,13 +207,7 @@ export class AppA {
         out.end();
       }, app.workMs);
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-    self = new AppA(server, (server.address() as { port: number }).port);
+    self = new AppA(server, await LocalServer.listen(server));
     return self;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
