@@ -196,6 +196,12 @@ export class OutlierBreakerStage extends Stage {
 
   get record(): BreakerRecord { return this.rec; }
 
+  /** The epoch of a breaker's shared record now (0 for a fresh one). */
+  epochOf(b: Breaker): u32 {
+    const v = getSharedData(b.key);
+    return v !== null ? recordEpoch(v.data) : 0;
+  }
+
   /** The local reply's headers; the last list is reused while state and seconds stay the same. */
   replyHeaders(state: State, retryAfter: i64): HeaderPair[] {
     if (state != this.lastReplyState || retryAfter != this.lastRetryAfter) {
@@ -260,6 +266,7 @@ class OutlierBreakerStream extends StageStream {
     const stage = this.stage;
     const c = stage.config;
     const fallback = stage.fallbackHeader;
+    this.startMs = nowMs;
     // A client must not pick the fallback route itself.
     if (fallback !== null && view.requestHeader(fallback) !== null) view.removeRoutingHeader(fallback);
     let key = c.destination.of(view);
@@ -314,11 +321,24 @@ class OutlierBreakerStream extends StageStream {
   }
 
   onComplete(view: StreamView, nowMs: i64): void {
-    // A re-routed request whose cluster was not known yet teaches the view where such requests go (one property read).
-    if (this.breaker === null && view.routeChanged) this.stage.config.destination.atCompletion(view);
+    // A re-routed request whose cluster was not known on request: the view learns where such requests go, and its
+    // outcome counts for that cluster's breaker (only its admission was not checked).
+    if (this.breaker === null && view.routeChanged) this.bindLate(view);
     // Not guarded, the breaker's own answers, and re-routed (fallback) requests say nothing about this upstream.
     if (this.breaker === null || this.admitted == Admit.Reject || this.finished) return;
     this.finish(verdict(outcomeOf(view), view.responseCode(), this.stage.config), nowMs);
+  }
+
+  /** Binds a re-routed request to its breaker once its cluster is known, at completion (unrouted: none). */
+  private bindLate(view: StreamView): void {
+    const c = this.stage.config;
+    if (view.finalClusterName().length == 0 || c.perHost) return;
+    let key = c.destination.of(view);
+    if (key.length == 0) key = "unknown";
+    const b = this.stage.breakerFor(key);
+    this.breaker = b;
+    this.admitted = Admit.Pass;
+    this.epoch = this.stage.epochOf(b);
   }
 
   onDone(view: StreamView): void {

@@ -296,11 +296,15 @@ class RetryBudgetStream extends StageStream {
   }
 
   onComplete(view: StreamView, nowMs: i64): void {
-    const d = this.budget;
+    let d = this.budget;
     if (d === null) {
-      // A re-routed request whose cluster was not known yet teaches the view where such requests go.
-      if (view.routeChanged) this.stage.config.destination.atCompletion(view);
-      return;
+      // A re-routed request whose cluster was not known on request (no grant was set: the route's policy applied):
+      // the view learns where such requests go, and its deposit and attempts count for that cluster's budget.
+      if (!view.routeChanged || view.finalClusterName().length == 0) return;
+      const name = this.stage.config.destination.of(view);
+      d = this.stage.budgetFor(name.length > 0 ? name : "unknown");
+      d.delta.deposit(nowMs);
+      this.epoch = d.delta.epochAt(nowMs);
     }
     const attempts = view.attemptCount();
     // Caller-caused outcomes (its own short deadline, a disconnect) never lower the success ratio.

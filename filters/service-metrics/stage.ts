@@ -98,7 +98,8 @@ export class ServiceMetricsStage extends Stage {
    */
   seriesFor(view: StreamView, service: string): ServiceSeries {
     if (this.series.has(service)) return this.series.get(service);
-    const routed = this.config.destination.byCluster ? service.length > 0 : view.clusterName().length > 0;
+    // Called at completion: the cluster the request went to, also when a stage re-routed it.
+    const routed = this.config.destination.byCluster ? service.length > 0 : view.finalClusterName().length > 0;
     let label = UNROUTED;
     if (routed) {
       if (service.length == 0) service = "unknown";

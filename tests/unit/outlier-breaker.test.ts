@@ -617,10 +617,11 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
         s.finish();
         return sent;
       };
-      assert.equal(forged(200), undefined, "the client's header is removed; the cluster is not known yet");
-      assert.equal(host.sharedData(`${PREFIX}breakers`), undefined, "the unknown re-routed request took no slot");
-      for (let i = 0; i < 2; i++) call(host, vms[0]!, { authority: "a.svc", status: 500 });
-      assert.equal(forged(500), "open", "the forged request meets a.svc's open breaker and is re-routed to the fallback");
+      assert.equal(forged(500), undefined, "the client's header is removed; the cluster is not known on request yet");
+      assert.equal(host.sharedData(`${PREFIX}breakers`)?.text, "a.svc", "at completion its failure counted for a.svc, not for the first route's cluster");
+      call(host, vms[0]!, { authority: "a.svc", status: 500 });
+      assert.equal(begin(vms[0]!, { authority: "a.svc" }).requestHeaders().get("x-breaker-fallback"), "open", "two failures in a row: open, re-routed");
+      assert.equal(forged(500), "open", "now known on request: the forged request meets a.svc's open breaker and is re-routed to the fallback");
       assert.equal(host.sharedData(`${PREFIX}breakers`)?.text, "a.svc");
     });
 
