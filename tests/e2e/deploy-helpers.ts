@@ -7,8 +7,8 @@ import { request as httpsRequest } from "node:https";
 import { connect } from "node:tls";
 import { projectRoot, type Bootstrap, type Envoy } from "../harness/index.js";
 
-/** Where the shipped mTLS configs expect service A's certificate folder (relative to the repo root). */
-const SHIPPED_CERT_DIR = "build/out/certs/service-a";
+/** Where the shipped mTLS configs expect their certificate folder (relative to the repo root): build/out/certs/<who>. */
+const SHIPPED_CERT_DIR = /^build\/out\/certs\/[\w-]+/;
 
 /** Runs build/certs.sh with `args` into `dir`; returns its stdout. */
 export function certs(dir: string, ...args: string[]): string {
@@ -17,14 +17,14 @@ export function certs(dir: string, ...args: string[]): string {
   return r.stdout;
 }
 
-/** Points every SDS path of a shipped mTLS sidecar at `dir/<service>` (its certificate, key and CA). */
+/** Points every SDS path of a shipped mTLS config at `dir/<service>` (its certificate, key and CA). */
 export function useCertsOf(dir: string, service: string): (cfg: Bootstrap) => void {
   const replace = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(replace);
     else if (node && typeof node === "object") {
       const o = node as Record<string, unknown>;
       for (const [k, v] of Object.entries(o)) {
-        if (k === "path" && typeof v === "string" && v.startsWith(SHIPPED_CERT_DIR)) o[k] = `${dir}/${service}${v.slice(SHIPPED_CERT_DIR.length)}`;
+        if (k === "path" && typeof v === "string" && SHIPPED_CERT_DIR.test(v)) o[k] = v.replace(SHIPPED_CERT_DIR, `${dir}/${service}`);
         else replace(v);
       }
     }

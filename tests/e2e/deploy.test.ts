@@ -1,5 +1,5 @@
-// The deployable configs in real Envoys: client -> gateway.yaml -> service A's sidecar (sidecar-mtls-permissive.yaml)
-// -> app A -> A's outbound -> service B's sidecar (sidecar-mtls-strict.yaml) over mTLS -> app B. Certificates from
+// The deployable configs in real Envoys: client -> gateway.yaml -> (mTLS) service A's sidecar
+// (sidecar-mtls-permissive.yaml) -> app A -> A's outbound -> (mTLS) service B's sidecar (sidecar-mtls-strict.yaml) -> app B. Certificates from
 // build/certs.sh in a temporary folder. Also: strict refuses plaintext and foreign-CA clients, permissive accepts
 // plaintext and labels both kinds, a certificate rotation without restart, the gateway's edge settings, a spent
 // deadline and an open breaker in the access log.
@@ -60,7 +60,7 @@ for (const mode of await envoyModes()) {
       });
       appA.outboundPort = sidecarA.port("outbound");
       gateway = await startEnvoy({
-        ...sidecar, config: "envoy-configs/gateway.yaml",
+        ...sidecar, config: "envoy-configs/gateway.yaml", mutate: useCertsOf(dir, "gateway"),
         clusters: { "service-a": sidecarA.port("inbound"), "service-a-canary": canaryA, ...zipkin },
       });
     });
@@ -98,7 +98,8 @@ for (const mode of await envoyModes()) {
       assert.equal(edge.code, 200);
       assert.equal(edge.subset, "stable");
       const inA = await lineOf(sidecarA, id, sidecarA.port("inbound"));
-      assert.equal(inA.tls, null, "the gateway reaches A's permissive inbound in plaintext");
+      assert.match(String(inA.tls), /^TLSv1\.[23]$/, "the gateway reaches A over mTLS");
+      assert.equal(inA.peer, `${SPIFFE}gateway`);
       assert.ok(Number(inA.caller_budget_ms) > 0 && Number(inA.caller_budget_ms) <= 1000, `caller budget ${inA.caller_budget_ms}`);
       const outA = await lineOf(sidecarA, id, sidecarA.port("outbound"));
       assert.equal(outA.code, 200);
