@@ -144,17 +144,19 @@ for (const mode of await envoyModes()) {
 
     const edge = (headers: Record<string, string>, path = "/") => request(`${gateway.url()}${path}`, { headers });
 
-    test("with a 300 ms budget at the edge, app B sees at most 300 - 200 ms minus the margins", async () => {
+    // 600 ms, not 300: at a load average of 5 on 2 cores the three hops and app A's 200 ms of work once took more
+    // than 300 ms (504). The bound at app B still tells a hit (at most 385) from a table miss (the 1000 ms default).
+    test("with a 600 ms budget at the edge, app B sees at most 600 - 200 ms minus the margins", async () => {
       await tick();
       const hitsBefore = await metric(sidecarA, "crosshop_hits_total", { reporter: "outbound" });
-      const res = await edge({ [H]: "300" });
+      const res = await edge({ [H]: "600" });
       assert.equal(res.status, 200, res.body);
       assert.equal(appA.received.length, 1);
       const atA = Number(appA.received[0]![H]);
-      assert.ok(atA > 200 && atA <= 290, `app A was told ${atA} ms`);
+      assert.ok(atA > 200 && atA <= 590, `app A was told ${atA} ms`);
       assert.equal(appB.requests.length, 1);
       const atB = Number(appB.requests[0]!.headers[H]);
-      assert.ok(atB > 0 && atB <= 300 - 200 - MARGINS, `app B was told ${atB} ms`);
+      assert.ok(atB > 0 && atB <= 600 - 200 - MARGINS, `app B was told ${atB} ms`);
       await tick();
       assert.equal(await metric(sidecarA, "crosshop_hits_total", { reporter: "outbound" }), hitsBefore + 1);
       assert.equal(await metric(sidecarB, "budgets_total", { reporter: "inbound", budget_source: "header" }) > 0, true);
