@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import {
-  closeHttp, envoyModes, notYet, request, startEnvoy, startUpstream, waitFor, type Envoy, type Upstream,
+  closeHttp, envoyModes, notYet, request, seriesValue, startEnvoy, startUpstream, waitFor, type Envoy, type Upstream,
 } from "../harness/index.js";
 import { accessLog, AppA, certs, Collector, clientCert, linesOf, presentedCertificate, tlsGet, useCertsOf, type ClientCert } from "./deploy-helpers.js";
 
@@ -233,6 +233,58 @@ for (const mode of await envoyModes()) {
       assert.equal(line.code, 503);
       assert.equal(line.attempts, 0);
       assert.equal(line.cluster, "service-a");
+    });
+  });
+}
+
+for (const mode of await envoyModes()) {
+  describe(`sidecar.yaml (plaintext) in ${mode} mode`, () => {
+    let serviceB: Upstream;
+    let app: Upstream;
+    let sidecar: Envoy;
+
+    before(async () => {
+      serviceB = await startUpstream({ name: "service-b" });
+      app = await startUpstream({ name: "app", latencyMs: 300 });
+      sidecar = await startEnvoy({
+        config: "envoy-configs/sidecar.yaml", wasm: WASM, mode, args: FLUSH,
+        clusters: { app, "service-b": serviceB, "service-b-canary": serviceB },
+        // service-b stands for a peer sidecar (HTTP/2); the scripted one speaks HTTP/1.1.
+        mutate: (cfg) => {
+          for (const c of cfg.static_resources.clusters) if (c.name.startsWith("service-b")) delete c.typed_extension_protocol_options;
+        },
+      });
+    });
+    after(async () => {
+      await sidecar?.stop();
+      await app?.close();
+      await serviceB?.close();
+    });
+
+    test("outbound: a 503 is retried because the budget grants it, with the route's back-off, and logged with 2 attempts", async () => {
+      // A destination's budget starts with the first request to it and holds retries from its first sync on.
+      assert.equal((await request(`${sidecar.url("outbound")}/`, { headers: { host: "service-b" } })).status, 200);
+      await waitFor("service-b's budget holding a retry", async () => {
+        const v = seriesValue(await sidecar.promSeries(), "resilience_retry_budget_available_retries", { destination_service: "service-b" });
+        return (v ?? 0) >= 1 ? v : notYet(v);
+      });
+      serviceB.clear();
+      serviceB.script({ statuses: [503, 200] });
+      const res = await request(`${sidecar.url("outbound")}/`, { headers: { host: "service-b", "x-request-id": "sc-retry" } });
+      assert.equal(res.status, 200);
+      assert.equal(serviceB.hits.total, 2);
+      const line = await waitFor("the outbound log line", () => linesOf(sidecar, "sc-retry", sidecar.port("outbound"))[0] ?? notYet());
+      assert.equal(line.attempts, 2);
+      assert.equal(line.code, 200);
+      assert.equal(line.subset, "stable");
+    });
+
+    test("inbound: a caller's 100 ms budget bounds the local app (300 ms) and is logged as the caller's", async () => {
+      const res = await request(`${sidecar.url("inbound")}/`, { headers: { "x-resilience-deadline-ms": "100", "x-request-id": "sc-budget" } });
+      assert.equal(res.status, 504);
+      const line = await waitFor("the inbound log line", () => linesOf(sidecar, "sc-budget", sidecar.port("inbound"))[0] ?? notYet());
+      assert.equal(line.flags, "UT");
+      assert.ok(Number(line.caller_budget_ms) > 0 && Number(line.caller_budget_ms) <= 100, `caller budget ${line.caller_budget_ms}`);
     });
   });
 }
