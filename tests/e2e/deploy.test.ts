@@ -1,4 +1,4 @@
-// The deployable configs in real Envoys: client -> gateway.yaml -> (mTLS) service A's sidecar
+// The deployable configs in real Envoys: client -> gateway-mtls.yaml -> (mTLS) service A's sidecar
 // (sidecar-mtls-permissive.yaml) -> app A -> A's outbound -> (mTLS) service B's sidecar (sidecar-mtls-strict.yaml) -> app B. Certificates from
 // build/certs.sh in a temporary folder. Also: strict refuses plaintext and foreign-CA clients, permissive accepts
 // plaintext and labels both kinds, a certificate rotation without restart, the gateway's edge settings, a spent
@@ -60,7 +60,7 @@ for (const mode of await envoyModes()) {
       });
       appA.outboundPort = sidecarA.port("outbound");
       gateway = await startEnvoy({
-        ...sidecar, config: "envoy-configs/gateway.yaml", mutate: useCertsOf(dir, "gateway"),
+        ...sidecar, config: "envoy-configs/gateway-mtls.yaml", mutate: useCertsOf(dir, "gateway"),
         clusters: { "service-a": sidecarA.port("inbound"), "service-a-canary": canaryA, ...zipkin },
       });
     });

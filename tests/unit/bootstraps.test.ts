@@ -23,7 +23,7 @@ describe("envoy --mode validate on every shipped bootstrap", () => {
   });
 
   test("the folder ships the deployable configs", () => {
-    for (const f of ["sidecar.yaml", "sidecar-mtls-permissive.yaml", "sidecar-mtls-strict.yaml", "gateway.yaml"]) {
+    for (const f of ["sidecar.yaml", "sidecar-mtls-permissive.yaml", "sidecar-mtls-strict.yaml", "gateway.yaml", "gateway-mtls.yaml"]) {
       assert.ok(files.includes(f), f);
     }
   });
