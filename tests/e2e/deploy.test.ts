@@ -286,5 +286,20 @@ for (const mode of await envoyModes()) {
       assert.equal(line.flags, "UT");
       assert.ok(Number(line.caller_budget_ms) > 0 && Number(line.caller_budget_ms) <= 100, `caller budget ${line.caller_budget_ms}`);
     });
+
+    // Last: it leaves service-b's breaker open.
+    test("outbound: a failing service-b opens the breaker; its refusals are logged with the breaker's state and no attempt", async () => {
+      serviceB.script({ status: 503 });
+      let n = 0;
+      const refused = await waitFor("the breaker's refusal in the outbound log", async () => {
+        const id = `sc-open-${n++}`;
+        await request(`${sidecar.url("outbound")}/`, { headers: { host: "service-b", "x-request-id": id } });
+        const line = await waitFor(`log line ${id}`, () => linesOf(sidecar, id, sidecar.port("outbound"))[0] ?? notYet());
+        return line.details === "outlier_breaker_open" ? line : notYet(line.details);
+      }, { timeoutMs: 20_000 });
+      assert.equal(refused.code, 503);
+      assert.equal(refused.attempts, 0);
+      assert.equal(refused.breaker, "open", "inside the mesh the breaker's state header is kept and logged");
+    });
   });
 }
