@@ -139,6 +139,8 @@ for (const mode of await envoyModes()) {
       await assert.rejects(request(`${sidecarB.url("inbound")}/plain`, { timeoutMs: 5_000 }));
       await assert.rejects(tlsGet(sidecarB.port("inbound"), "/foreign", foreign));
       assert.equal(appB.hits.total, 0, "nothing reached app B");
+      // Refused by the certificate check, and counted as such.
+      await sidecarB.waitForStat(`listener.127.0.0.1_${sidecarB.port("inbound")}.ssl.fail_verify_error`, 1);
       const ok = await tlsGet(sidecarB.port("inbound"), "/mesh", asA);
       assert.equal(ok.status, 200);
       assert.equal(appB.hits.total, 1);
