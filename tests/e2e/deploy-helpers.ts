@@ -1,11 +1,11 @@
 // Helpers of tests/e2e/deploy.test.ts: test certificates (build/certs.sh into a temporary folder), bootstraps pointed
 // at them, TLS clients that present a chosen certificate, the JSON access log, and a scripted app A.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:tls";
-import { projectRoot, type Bootstrap, type Envoy } from "../harness/index.js";
+import { freePorts, notYet, projectRoot, request, waitFor, type Bootstrap, type Envoy } from "../harness/index.js";
 
 /** Where the shipped mTLS configs expect their certificate folder (relative to the repo root): build/out/certs/<who>. */
 const SHIPPED_CERT_DIR = /^build\/out\/certs\/[\w-]+/;
@@ -209,5 +209,38 @@ export class AppA extends LocalServer {
     });
     self = new AppA(server, await LocalServer.listen(server));
     return self;
+  }
+}
+
+/** Jaeger's listeners, each on 127.0.0.1 (it binds every interface unless told). */
+const JAEGER_LISTENERS = [
+  "admin.http", "collector.grpc-server", "collector.http-server", "collector.otlp.grpc", "collector.otlp.http",
+  "collector.zipkin", "query.grpc-server", "query.http-server",
+];
+
+/** A real Jaeger all-in-one ($JAEGER_BIN, see the README's Deploy section): Zipkin JSON in, its query API out. */
+export class Jaeger {
+  private constructor(private readonly child: ReturnType<typeof spawn>, readonly zipkinPort: number, readonly queryPort: number) {}
+
+  static async start(bin: string): Promise<Jaeger> {
+    const ports = await freePorts(JAEGER_LISTENERS.length);
+    const args = ["--memory.max-traces", "1000", ...JAEGER_LISTENERS.flatMap((l, i) => [`--${l}.host-port`, `127.0.0.1:${ports[i]}`])];
+    const child = spawn(bin, args, { stdio: "ignore" });
+    const jaeger = new Jaeger(child, ports[JAEGER_LISTENERS.indexOf("collector.zipkin")], ports[JAEGER_LISTENERS.indexOf("query.http-server")]);
+    await waitFor("Jaeger's query API", async () => ((await jaeger.query("/api/services").catch(() => null))?.status === 200 ? true : notYet()), {
+      timeoutMs: 30_000,
+    });
+    return jaeger;
+  }
+
+  query(path: string) {
+    return request(`http://127.0.0.1:${this.queryPort}${path}`, { timeoutMs: 2_000 });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once("exit", resolve));
+    this.child.kill("SIGTERM");
+    await exited;
   }
 }

@@ -13,7 +13,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import {
   closeHttp, envoyModes, notYet, request, seriesValue, startEnvoy, startUpstream, waitFor, type Envoy, type Upstream,
 } from "../harness/index.js";
-import { accessLog, AppA, certs, Collector, clientCert, linesOf, presentedCertificate, tlsGet, useCertsOf, type ClientCert } from "./deploy-helpers.js";
+import { accessLog, AppA, certs, Collector, Jaeger, clientCert, linesOf, presentedCertificate, tlsGet, useCertsOf, type ClientCert } from "./deploy-helpers.js";
 
 const WASM = { resilience: "build/resilience.wasm" };
 /** Access-log lines reach stdout within this flush interval. */
@@ -302,6 +302,55 @@ for (const mode of await envoyModes()) {
       assert.equal(refused.code, 503);
       assert.equal(refused.attempts, 0);
       assert.equal(refused.breaker, "open", "inside the mesh the breaker's state header is kept and logged");
+    });
+  });
+}
+
+// Optional: the same trace in a real Jaeger (JAEGER_BIN=<jaeger-all-in-one>, built as the README's Deploy section says).
+for (const mode of await envoyModes()) {
+  const skip = !process.env.JAEGER_BIN ? "set JAEGER_BIN to a jaeger-all-in-one binary" : mode === "process" ? false : "process mode only";
+  describe(`traces in a real Jaeger in ${mode} mode`, { skip }, () => {
+    let jaeger: Jaeger;
+    let appA: AppA;
+    let appB: Upstream;
+    const envoys: Envoy[] = [];
+
+    before(async () => {
+      jaeger = await Jaeger.start(process.env.JAEGER_BIN!);
+      appA = await AppA.start();
+      appB = await startUpstream({ name: "app-b" });
+      const zipkin = { zipkin: jaeger.zipkinPort };
+      const start = async (config: string, node: string, clusters: Record<string, number | Upstream | AppA>) => {
+        const e = await startEnvoy({ config, wasm: WASM, mode, args: [...FLUSH, "--service-cluster", node, "--service-node", node], clusters: { ...clusters, ...zipkin } });
+        envoys.push(e);
+        return e;
+      };
+      const b = await start("envoy-configs/sidecar.yaml", "service-b", { app: appB });
+      const a = await start("envoy-configs/sidecar.yaml", "service-a", { app: appA, "service-b": b.port("inbound"), "service-b-canary": b.port("inbound") });
+      appA.outboundPort = a.port("outbound");
+      await start("envoy-configs/gateway.yaml", "gateway", { "service-a": a.port("inbound"), "service-a-canary": a.port("inbound") });
+    });
+    after(async () => {
+      for (const e of envoys.reverse()) await e.stop();
+      await appA?.close();
+      await appB?.close();
+      await jaeger?.stop();
+    });
+
+    test("Jaeger holds one trace with a span from the gateway and from each sidecar's listeners", async () => {
+      const gateway = envoys[2];
+      const res = await request(`${gateway.url()}/jaeger`);
+      assert.equal(res.status, 200, res.body);
+      const traceId = /^00-([0-9a-f]{32})-/.exec(String(appA.received.at(-1)?.traceparent))?.[1];
+      assert.ok(traceId);
+      // Envoy's Zipkin reporter flushes every 5 s: a wait on the trace, not a pause.
+      const trace = await waitFor("the trace in Jaeger with 4 spans", async () => {
+        const r = await jaeger.query(`/api/traces/${traceId}`);
+        const data = r.status === 200 ? JSON.parse(r.body).data?.[0] : undefined;
+        return data?.spans?.length >= 4 ? data : notYet(r.status);
+      }, { timeoutMs: 20_000 });
+      const services = Object.values(trace.processes as Record<string, { serviceName: string }>).map((p) => p.serviceName).sort();
+      assert.deepEqual([...new Set(services)], ["gateway", "service-a", "service-b"]);
     });
   });
 }
