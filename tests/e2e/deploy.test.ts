@@ -133,6 +133,9 @@ for (const mode of await envoyModes()) {
         "SERVER /traced -> service-a", // the gateway
       ]);
       assert.ok(spans.every((s) => s.tags?.subset === "stable"), "every span carries the subset the gateway chose");
+      assert.ok(spans.every((s) => s.tags?.details === "via_upstream" && s.tags?.attempts === "1"), "who answered, in how many attempts");
+      const inA = spans.find((s) => s.kind === "SERVER" && s.tags?.upstream_cluster === "app" && s.tags?.["http.url"]?.endsWith("/traced"));
+      assert.ok(Number(inA?.tags?.caller_budget_ms) > 0, `A's inbound span carries the caller's budget: ${JSON.stringify(inA?.tags)}`);
     });
 
     test("strict: a plaintext client and a foreign-CA client are refused at B's inbound; a mesh client is served", async () => {
@@ -196,6 +199,11 @@ for (const mode of await envoyModes()) {
       assert.equal(outA.details, "deadline_exceeded");
       assert.equal(outA.attempts, 0);
       assert.equal(appB.hits.total, 0);
+      // The same decision on the trace: A's outbound span says who answered (the reporter flushes every 5 s).
+      const span = await waitFor("A's outbound span of the spent request", () =>
+        collector.spans.find((s) => s.tags?.["guid:x-request-id"] === id && s.kind === "CLIENT") ?? notYet(collector.spans.length), { timeoutMs: 15_000 });
+      assert.equal(span.tags?.details, "deadline_exceeded");
+      assert.equal(span.tags?.attempts, "0");
     });
 
     test("edge: a client's x-envoy timeout, a long deadline and the routing header neither lengthen the bound nor pick the canary", async () => {
