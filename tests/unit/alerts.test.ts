@@ -1,0 +1,77 @@
+// The alert rules and scrape config in envoy-configs/observability pass promtool, and promtool's verdict is read for
+// real: a copy with a broken expression, and a copy whose unit test expects the wrong alert, both fail.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+
+const DIR = "envoy-configs/observability";
+const promtool = (...args: string[]) => spawnSync("promtool", args, { encoding: "utf8" });
+const tmp = mkdtempSync(join(tmpdir(), "alerts-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A copy of the rules and their tests in a temp folder, with `edit` applied to one of them. */
+function brokenCopy(file: "alerts.yaml" | "alerts.test.yaml", edit: (text: string) => string): string {
+  const dir = mkdtempSync(join(tmp, "copy-"));
+  for (const f of ["alerts.yaml", "alerts.test.yaml"]) copyFileSync(join(DIR, f), join(dir, f));
+  const text = readFileSync(join(dir, file), "utf8");
+  const changed = edit(text);
+  assert.notEqual(changed, text, "the edit changed the file");
+  writeFileSync(join(dir, file), changed);
+  return dir;
+}
+
+describe("alert rules (promtool)", () => {
+  test("promtool is installed (npm run setup: build/system-deps.sh)", () => {
+    assert.equal(promtool("--version").status, 0, "promtool not found on PATH");
+  });
+
+  test("promtool check rules finds the four alerts", () => {
+    const r = promtool("check", "rules", join(DIR, "alerts.yaml"));
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /SUCCESS: 4 rules found/);
+  });
+
+  test("promtool test rules: each alert fires and stays silent where it should", () => {
+    const r = promtool("test", "rules", join(DIR, "alerts.test.yaml"));
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /SUCCESS/);
+  });
+
+  test("every alert has a firing case in the unit tests", () => {
+    const rules = [...readFileSync(join(DIR, "alerts.yaml"), "utf8").matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
+    const tests = readFileSync(join(DIR, "alerts.test.yaml"), "utf8");
+    assert.equal(rules.length, 4);
+    for (const name of rules) {
+      // A firing case: the alert's name followed by a non-empty exp_alerts list.
+      assert.match(tests, new RegExp(`alertname: ${name}\\n\\s+exp_alerts:\\n\\s+- exp_labels`), `${name} has a case where it fires`);
+      assert.match(tests, new RegExp(`alertname: ${name}\\n\\s+exp_alerts: \\[\\]`), `${name} has a case where it does not fire`);
+    }
+  });
+
+  test("promtool check config accepts the scrape config and its rule file", () => {
+    const r = promtool("check", "config", join(DIR, "prometheus.yaml"));
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /SUCCESS: 1 rule files found/);
+  });
+
+  test("a broken expression fails promtool check rules and test rules", () => {
+    const dir = brokenCopy("alerts.yaml", (t) => t.replace("max by (destination_service) (resilience_outlier_breaker_state) == 1",
+      "max by (destination_service) (resilience_outlier_breaker_state == 1"));
+    const check = promtool("check", "rules", join(dir, "alerts.yaml"));
+    assert.notEqual(check.status, 0, "check rules accepted an unbalanced parenthesis");
+    assert.match(check.stdout + check.stderr, /FAILED|parse error/);
+    assert.notEqual(promtool("test", "rules", join(dir, "alerts.test.yaml")).status, 0);
+  });
+
+  test("a rule that no longer fires fails its unit test", () => {
+    // The SLO raised to 50%: flaky's 10% error rate no longer fires, which alerts.test.yaml expects.
+    const dir = brokenCopy("alerts.yaml", (t) => t.replace(/\n {10}> 0\.01\n/, "\n          > 0.5\n"));
+    assert.equal(promtool("check", "rules", join(dir, "alerts.yaml")).status, 0, "still a valid rule file");
+    const r = promtool("test", "rules", join(dir, "alerts.test.yaml"));
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout + r.stderr, /ResilienceErrorRateAboveSLO/);
+  });
+});
