@@ -109,7 +109,8 @@ export async function squat({ envoy, farm }: Ctx, host: string, checks: { breake
   if (checks.budget) await envoy.waitForSeries("resilience_retry_budget_requests_total", labels, (v) => v !== undefined && v >= budgeted - 2 && v <= budgeted);
   if (checks.metrics) {
     // Its own series (before the fix it was folded into "other"); exact counting is countedExactly's case.
-    await envoy.waitForSeries("resilience_requests_total", { ...labels, response_code: "500" }, 1);
+    const own = async () => selectSeries(await envoy.promSeries(), "resilience_requests_total", { ...labels, response_code: "500" }).reduce((n, x) => n + x.value, 0);
+    await waitUntil(`${host}'s own 500 series (any flags)`, own, 1);
     const services = new Set(selectSeries(await envoy.promSeries(), "resilience_requests_total").map((s) => s.labels.destination_service));
     // maxServices (100) names plus "other" and "unknown": the directory's bound whatever callers send.
     assert.ok(services.size <= 102, `${services.size} destination_service values`);
