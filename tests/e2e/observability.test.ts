@@ -6,8 +6,9 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse } from "yaml";
-import { closeHttp, request, startEnvoy, startUpstream, waitFor, notYet, type Envoy, type Upstream } from "../harness/index.js";
+import { closeHttp, parsePrometheus, request, startEnvoy, startUpstream, waitFor, notYet, type Envoy, type Upstream } from "../harness/index.js";
 import { startPrometheus, type Prometheus, type PromSample } from "./prometheus-helpers.js";
+import { readScrape, recommend } from "../scenarios/recommend-timeouts.js";
 
 const DIR = "envoy-configs/observability";
 const SERVICES = ["checkout-canary", "checkout-stable", "inventory", "payments"];
@@ -161,5 +162,20 @@ describe("dashboard and alerts against a real Prometheus scraping a real Envoy (
     assert.ok(active.every((a) => a.labels.destination_service !== "inventory" && a.labels.subset !== "stable"), "no alert for the healthy ones");
     assert.ok(active.every((a) => a.state === "pending" || a.labels.alertname === "ResilienceCanaryRolledBack"),
       "the breaker and SLO alerts wait out their `for` before firing");
+  });
+
+  test("recommend-timeouts reads the live admin endpoint and agrees with Prometheus' histogram_quantile", async () => {
+    const recs = recommend(parsePrometheus(await readScrape(envoy.adminUrl)));
+    assert.deepEqual(recs.map((r) => r.service), SERVICES);
+    const inventory = recs.find((r) => r.service === "inventory")!;
+    assert.equal(inventory.reporter, "outbound");
+    assert.ok(inventory.timeoutMs >= inventory.p95ms + 10, `timeout ${inventory.timeoutMs} ms above p95 ${inventory.p95ms} ms`);
+    // The same interpolation over the whole run: Prometheus on its latest scrape (at most one flush behind) lands in
+    // the same bucket, so the two differ by less than that bucket's width.
+    const [row] = await prom.query(`histogram_quantile(0.95, sum by (le) (resilience_request_duration_bucket{reporter="outbound",destination_service="inventory"}))`);
+    const fromProm = Number(row.value[1]);
+    const bounds = [0, 0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000];
+    const bucket = (ms: number) => bounds.findIndex((b) => ms <= b);
+    assert.equal(bucket(inventory.p95ms), bucket(fromProm), `recommend ${inventory.p95ms} ms, Prometheus ${fromProm} ms`);
   });
 });
