@@ -63,10 +63,12 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor("Prometheus /-/ready, or its exit", async () => {
-      if (exited !== undefined) throw new Error(`prometheus exited (${exited}): ${log.slice(-2000)}`);
+    // An exit ends the wait at once (a thrown probe would be retried until the timeout).
+    const ready = await waitFor("Prometheus /-/ready, or its exit", async () => {
+      if (exited !== undefined) return false;
       return (await request(`${url}/-/ready`, { timeoutMs: 2_000 })).status === 200 ? true : notYet();
     }, { timeoutMs: 30_000 });
+    if (!ready) throw new Error(`prometheus exited (${exited}) before it was ready: ${log.slice(-2000)}`);
   } catch (e) {
     await stop();
     throw e;

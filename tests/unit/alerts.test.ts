@@ -6,6 +6,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { parse } from "yaml";
 
 const DIR = "envoy-configs/observability";
 const promtool = (...args: string[]) => spawnSync("promtool", args, { encoding: "utf8" });
@@ -55,6 +56,20 @@ describe("alert rules (promtool)", () => {
     const r = promtool("check", "config", join(DIR, "prometheus.yaml"));
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /SUCCESS: 1 rule files found/);
+  });
+
+  test("the scrape config reads /stats/prometheus on the shipped configs' admin ports, on 127.0.0.1 only", () => {
+    const config = parse(readFileSync(join(DIR, "prometheus.yaml"), "utf8"));
+    const targets: string[] = [];
+    for (const job of config.scrape_configs) {
+      assert.equal(job.metrics_path, "/stats/prometheus", job.job_name);
+      for (const sc of job.static_configs) targets.push(...sc.targets);
+    }
+    for (const t of targets) assert.match(t, /^127\.0\.0\.1:\d+$/);
+    const adminPort = (file: string) => parse(readFileSync(`envoy-configs/${file}`, "utf8")).admin.address.socket_address.port_value;
+    for (const file of ["sidecar.yaml", "gateway.yaml", "resilience.yaml"]) {
+      assert.ok(targets.includes(`127.0.0.1:${adminPort(file)}`), `${file}'s admin port is scraped`);
+    }
   });
 
   test("a broken expression fails promtool check rules and test rules", () => {
