@@ -51,7 +51,9 @@ describe("dashboard and alerts against a real Prometheus scraping a real Envoy (
 
   before(async () => {
     stable = await startUpstream({ name: "checkout-stable", latencyMs: 3 });
-    canary = await startUpstream({ name: "checkout-canary", latencyMs: 3, failureRate: 0.3 });
+    // The canary fails every request for /fail, each attempt: retries cannot hide it, so its failure share is the
+    // share of /fail requests whatever the load (a per-attempt failure rate would depend on the retry budget).
+    canary = await startUpstream({ name: "checkout-canary", latencyMs: 3, respond: (req) => ({ status: req.path === "/fail" ? 503 : 200 }) });
     inventory = await startUpstream({ name: "inventory", latencyMs: 2 });
     payments = await startUpstream({ name: "payments", status: 503 });
     envoy = await startEnvoy({
@@ -61,7 +63,9 @@ describe("dashboard and alerts against a real Prometheus scraping a real Envoy (
       mutate: (cfg) => { (cfg as any).stats_flush_interval = "1s"; },
     });
     prom = await startPrometheus({ targets: [new URL(envoy.adminUrl).host], ruleFiles: [resolve(`${DIR}/alerts.yaml`)] });
-    // Steady traffic for the whole test: healthy inventory, failing payments, checkout split between stable and canary.
+    // Steady traffic for the whole test: healthy inventory, failing payments, checkout split between stable and canary,
+    // and one request in three forced to the canary's failing path (above its 10% rollback rate, under the breaker's
+    // 50%, never 5 failures in a row).
     let n = 0;
     traffic = (async () => {
       while (!stopping) {
@@ -70,13 +74,13 @@ describe("dashboard and alerts against a real Prometheus scraping a real Envoy (
           request(envoy.url() + "/", { headers: { host: "inventory" } }),
           request(envoy.url() + "/", { headers: { host: "payments" } }),
           request(envoy.url() + "/", { headers: { host: "checkout", "x-user-id": `user-${n % 50}` } }),
-          request(envoy.url() + "/", { headers: { host: "checkout", "x-canary": "always" } }),
+          request(envoy.url() + (n % 3 === 0 ? "/fail" : "/"), { headers: { host: "checkout", "x-canary": "always" } }),
         ]);
         await new Promise((r) => setTimeout(r, 20)); // pacing (about 150 req/s), not a wait on a condition
       }
     })();
     // Enough scrapes for a rate: every service's duration histogram has counted requests and been scraped 3 times
-    // (the canary may stop receiving traffic early: 30% 5xx rolls it back).
+    // (the canary may stop receiving traffic early: its failures roll it back).
     await queryUntil("three scrapes of every service's counted histogram",
       `count_over_time(resilience_request_duration_count[15s]) >= 3 and resilience_request_duration_count > 0`,
       (rows) => values(rows, "destination_service").join() === SERVICES.join());
@@ -123,7 +127,7 @@ describe("dashboard and alerts against a real Prometheus scraping a real Envoy (
       (rows) => Number.isFinite(Number(valueOf(rows, { destination_service: "inventory" }))));
     const ms = Number(valueOf(p99, { destination_service: "inventory" }));
     assert.ok(ms > 0 && ms < 1000, `inventory p99 ${ms} ms`);
-    // The canary answers 30% 5xx, its rollback threshold is 10%: traffic-split takes its weight away.
+    // A third of the canary's requests fail, its rollback threshold is 10%: traffic-split takes its weight away.
     await queryUntil("canary rolled back", panel("Canary weight", 1),
       (rows) => valueOf(rows, { subset: "canary" }) === "1" && valueOf(rows, { subset: "stable" }) === "0");
     const weights = await prom.query(panel("Canary weight", 0));
