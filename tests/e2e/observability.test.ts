@@ -103,7 +103,7 @@ describe("dashboard and alerts against a real Prometheus scraping a real Envoy (
 
   test("every dashboard query returns series carrying its legend's labels", async () => {
     const queries = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ panel: p.title, ...t })));
-    assert.ok(queries.length >= 15, `${queries.length} queries`);
+    assert.ok(queries.length >= 18, `${queries.length} queries`);
     for (const q of queries) {
       const expr = expand(q.expr);
       assert.doesNotMatch(expr, /\$/, `${q.panel}: a variable left unexpanded`);
@@ -112,6 +112,9 @@ describe("dashboard and alerts against a real Prometheus scraping a real Envoy (
       // Per-service and per-subset panels draw a line for every one.
       if (labels.includes("destination_service")) assert.deepEqual(values(rows, "destination_service"), SERVICES, `${q.panel}: ${q.expr}`);
       if (labels.includes("subset")) assert.deepEqual(values(rows, "subset"), SUBSETS, `${q.panel}: ${q.expr}`);
+      if (labels.includes("envoy_cluster_name")) {
+        for (const s of SERVICES) assert.ok(values(rows, "envoy_cluster_name").includes(s), `${q.panel}: cluster ${s} in ${q.expr}`);
+      }
     }
   });
 
