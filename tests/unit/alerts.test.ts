@@ -72,6 +72,26 @@ describe("alert rules (promtool)", () => {
     }
   });
 
+  test("the dashboard: unique panel ids, unique refIds per panel, no two panels on the same grid cells", () => {
+    const d = JSON.parse(readFileSync(join(DIR, "dashboard.json"), "utf8"));
+    const ids = d.panels.map((p: any) => p.id);
+    assert.equal(new Set(ids).size, ids.length);
+    const cells = new Map<string, string>();
+    for (const p of d.panels) {
+      assert.ok(p.title && p.targets.length > 0, `panel ${p.id} has a title and queries`);
+      const refs = p.targets.map((t: any) => t.refId);
+      assert.equal(new Set(refs).size, refs.length, `${p.title}: refIds`);
+      for (const t of p.targets) assert.equal(t.datasource.uid, "${datasource}", `${p.title}: uses the datasource variable`);
+      const { x, y, w, h } = p.gridPos;
+      assert.ok(x >= 0 && x + w <= 24, `${p.title}: inside the 24-column grid`);
+      for (let i = x; i < x + w; i++) for (let j = y; j < y + h; j++) {
+        assert.equal(cells.get(`${i},${j}`), undefined, `${p.title} overlaps ${cells.get(`${i},${j}`)}`);
+        cells.set(`${i},${j}`, p.title);
+      }
+    }
+    assert.deepEqual(d.templating.list.map((v: any) => v.name), ["datasource", "service"]);
+  });
+
   test("a broken expression fails promtool check rules and test rules", () => {
     const dir = brokenCopy("alerts.yaml", (t) => t.replace("max by (destination_service) (resilience_outlier_breaker_state) >= 1",
       "max by (destination_service) (resilience_outlier_breaker_state == 1"));
