@@ -4,6 +4,7 @@
 // mesh's default retry policy. Prints what clients saw, what reached each service, and the filters' metrics.
 import { closeHttp } from "./harness/index.js";
 import { report, runSpike } from "./scenarios/spike.js";
+import { formatConfig, formatTable, recommend } from "./scenarios/recommend-timeouts.js";
 
 const filtered = await runSpike("resilience");
 const baseline = await runSpike("baseline");
@@ -18,4 +19,10 @@ for (const s of filtered.series) {
   if (s.value === 0 && !/state|weight/.test(s.name)) continue;
   const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`).join(",");
   console.log(`${s.name}{${labels}} ${s.value}`);
+}
+
+const recs = recommend(filtered.series);
+if (recs.length > 0) {
+  console.log("\nTimeouts from the latency measured under the spike (npm run recommend-timeouts; README \"Choosing timeouts\"):\n");
+  console.log(formatTable(recs) + "\n\n" + formatConfig(recs));
 }
