@@ -224,7 +224,8 @@ class TrafficSplitStream extends StageStream {
     const c = stage.config;
     if (c.destinations.length > 0 && !c.destinations.includes(c.destination.of(view))) {
       // Not a destination being split: not routed, not counted; a client's routing header still has no effect.
-      if (!c.allowClientHeader) view.removeRoutingHeader(stage.routing);
+      // Removed only when sent: removing an absent header would mark the route changed for every request.
+      if (!c.allowClientHeader && view.requestHeader(stage.routing) !== null) view.removeRoutingHeader(stage.routing);
       return true;
     }
     const i = stage.choose(view);
