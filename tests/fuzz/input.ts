@@ -3,17 +3,7 @@
 // tests/unit/fuzz.test.ts (emulator) and tests/e2e/fuzz.test.ts (real Envoy).
 import assert from "node:assert/strict";
 
-/** Mulberry32: small, seeded, so a failing run repeats exactly. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from "../harness/upstream.js";
 
 /** One seed per module from the run's seed (FNV-1a over the name), so modules do not share a sequence. */
 export function seedFor(seed: number, name: string): number {

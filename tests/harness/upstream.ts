@@ -71,8 +71,8 @@ export interface UpstreamHits {
   byStatus: Record<string, number>;
 }
 
-/** Mulberry32: small, fast, good enough to make failure patterns reproducible. */
-function prng(seed: number): () => number {
+/** Mulberry32: small, fast, seeded, so failure patterns and fuzz runs repeat exactly. */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
