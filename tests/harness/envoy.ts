@@ -4,9 +4,9 @@
 //   shipped bootstrap ──loadBootstrap──▶ mutate() ──rewriteBootstrap──▶ <tmp>/envoy.json ──▶ envoy -c ...
 //                                         (fixed ports → free ports, clusters → upstreams, files → absolute/copied)
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { constants as osConstants, tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { loadBootstrap, portsNeeded, rewriteBootstrap, type Bootstrap, type PortLike, CONTAINER_CONFIG_DIR } from "./config.js";
 import { ensureEnvoyImage, IMAGE_ENVOY_PATH, pingDocker, removeContainerSync } from "./docker.js";
 import { resolveEnvoyBinary } from "./envoy-bin.js";
@@ -39,6 +39,9 @@ export interface StartEnvoyOptions {
   env?: Record<string, string>;
   /** Extra command-line arguments. */
   args?: string[];
+  /** Absolute host folders Envoy reads or watches by path (SDS files): container mode bind-mounts each, read-only,
+   *  at the same path, so later changes reach Envoy; process mode reads them in place. */
+  mounts?: string[];
   /** How long to wait for /ready = LIVE (or, expecting failure, for the exit). Default 60 s. */
   startTimeoutMs?: number;
 }
@@ -75,6 +78,9 @@ function validate(opts: StartEnvoyOptions): Required<Pick<StartEnvoyOptions, "co
   if (!LEVELS.includes(logLevel)) throw new Error(`startEnvoy: logLevel must be one of ${LEVELS.join(", ")}, got "${logLevel}"`);
   const mode = opts.mode ?? defaultMode();
   if (mode !== "process" && mode !== "container") throw new Error(`startEnvoy: mode must be "process" or "container", got "${mode}"`);
+  for (const m of opts.mounts ?? []) {
+    if (!isAbsolute(m) || !existsSync(m)) throw new Error(`startEnvoy: mounts must be absolute existing host folders, got "${m}"`);
+  }
   return { concurrency, logLevel, mode, startTimeoutMs: opts.startTimeoutMs ?? 60_000 };
 }
 
@@ -149,6 +155,7 @@ function startProcess(configPath: string, args: string[], env: Record<string, st
 async function startContainer(
   configPath: string,
   files: Array<{ source: string; target: string }>,
+  mounts: string[],
   args: string[],
   env: Record<string, string> | undefined,
   timeoutMs: number,
@@ -205,6 +212,7 @@ async function startContainer(
       .withEnvironment(env ?? {})
       .withLabels({ "envoy-resilience.harness": "true" })
       .withCopyFilesToContainer([{ source: configPath, target: containerConfig }, ...files])
+      .withBindMounts(mounts.map((m) => ({ source: m, target: m, mode: "ro" as const })))
       .withLogConsumer((stream) => {
         stream.on("data", (d: string | Buffer) => logs.append(d));
         stream.on("end", () => logsEnded());
@@ -302,7 +310,7 @@ async function launch(opts: StartEnvoyOptions): Promise<Launch> {
       runner =
         v.mode === "process"
           ? startProcess(configPath, args, opts.env)
-          : await startContainer(configPath, rw.files, args, opts.env, v.startTimeoutMs);
+          : await startContainer(configPath, rw.files, opts.mounts ?? [], args, opts.env, v.startTimeoutMs);
     } catch (e) {
       removeTmp(tmp);
       throw e;
