@@ -23,6 +23,8 @@ export const P_ATTEMPT_COUNT = propertyPath(["upstream", "request_attempt_count"
 export const P_UPSTREAM_ADDRESS = propertyPath(["upstream", "address"]);
 /** Filter state `wasm.resilience_caller_budget_ms`: the caller's budget, published for the other Wasm filters of a chain. */
 export const P_CALLER_BUDGET = propertyPath(["resilience_caller_budget_ms"]);
+/** Filter state `wasm.resilience_retries_granted`: "<granted>/<wanted>", set only when a retry budget granted fewer. */
+export const P_RETRIES_GRANTED = propertyPath(["resilience_retries_granted"]);
 
 /** Envoy's legacy response-flag bits (`response.flags`: bit n = CoreResponseFlag n), classified in filters/common. */
 export namespace ResponseFlag {
@@ -153,6 +155,11 @@ export class StreamView {
     this.callerBudgetMs = ms;
     this.callerBudgetRead = true;
     setProperty(P_CALLER_BUDGET, ms.toString());
+  }
+
+  /** Publishes that a retry budget granted `granted` of the `wanted` retries, for access logs and spans (denials only). */
+  setRetriesGranted(granted: u32, wanted: u32): void {
+    setProperty(P_RETRIES_GRANTED, granted.toString() + "/" + wanted.toString());
   }
 
   /**

@@ -277,6 +277,8 @@ class RetryBudgetStream extends StageStream {
     this.granted = k;
     this.reserved = stage.reservedOut;
     this.epoch = d.delta.epochAt(nowMs);
+    // The router consumes x-envoy-max-retries, so a denial is published for the access log; a full grant costs nothing.
+    if (k < wanted) view.setRetriesGranted(k, wanted);
 
     // x-envoy-max-retries always carries the grant: with a retry-on policy (the route's or a header) it is the count.
     if (k > 0 && clientRetryOn === null) {

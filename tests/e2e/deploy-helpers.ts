@@ -107,6 +107,8 @@ export interface AccessLine {
   breaker: string | null;
   deadline_ms: string | null;
   caller_budget_ms: string | null;
+  /** "<granted>/<wanted>" when the retry budget granted fewer retries than wanted, else null. */
+  retries_granted: string | null;
 }
 
 /** The access-log lines Envoy has written so far (its stdout, mixed with its own log). */

@@ -286,6 +286,25 @@ for (const mode of await envoyModes()) {
       assert.equal(line.attempts, 2);
       assert.equal(line.code, 200);
       assert.equal(line.subset, "stable");
+      assert.equal(line.retries_granted, null, "a full grant publishes nothing");
+    });
+
+    test("outbound: a request the budget gave fewer retries than wanted says so in its log line (granted/wanted)", async () => {
+      // Each request's first attempt fails and one retry succeeds, so the breaker sees successes while the retries
+      // drain the budget's 10 a second; the router consumes x-envoy-max-retries, so the denial is the filter's word.
+      let n = 0;
+      const denied = await waitFor("a log line with the budget's denial", async () => {
+        const id = `sc-drain-${n++}`;
+        serviceB.script({ statuses: [503, 200] });
+        await request(`${sidecar.url("outbound")}/`, { headers: { host: "service-b", "x-request-id": id } });
+        const line = await waitFor(`log line ${id}`, () => linesOf(sidecar, id, sidecar.port("outbound"))[0] ?? notYet());
+        return line.retries_granted !== null ? line : notYet(`${n} requests, attempts ${line.attempts}`);
+      }, { timeoutMs: 20_000 });
+      assert.match(String(denied.retries_granted), /^[01]\/2$/, "fewer than the 2 wanted");
+      const granted = Number(String(denied.retries_granted)[0]);
+      assert.equal(denied.attempts, granted + 1, "the router retried only what was granted");
+      assert.equal(denied.code, granted === 0 ? 503 : 200);
+      serviceB.script({});
     });
 
     test("inbound: a caller's 100 ms budget bounds the local app (300 ms) and is logged as the caller's", async () => {
