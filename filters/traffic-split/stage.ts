@@ -7,7 +7,8 @@
  * Host calls per request: the headers the rules and the sticky key need (each read once), one header replace and
  * clear_route_cache on request; response.code, response.flags and the attempt count at completion (the outcome's
  * cause). No clock: an outcome goes into the window bucket of this VM's last sync. Metrics are counted locally and
- * added to the host's counters on the tick. Per tick and VM: one shared-data get, and one set when there was traffic or a decision.
+ * added to the host's counters on the tick. Per tick and VM: one shared-data get, and one set when there was traffic or a decision;
+ * one more get when a gauge would change (or, in a replaced configuration, on each tick).
  */
 import { Stage, StageStream } from "../../assembly/stage";
 import { ConfigReader } from "../../assembly/config";
@@ -30,6 +31,8 @@ import {
 /** Shared-data layout version, part of the key: a module with another layout never reads this one's values. */
 const KEY_PREFIX = "resilience." + FILTER_NAME + ".v1.";
 const PREFIX = METRIC_PREFIX + "traffic_split_";
+/** The state key of the newest configuration: the only one whose weights the (process-wide) gauges show. */
+const PUBLISHER_KEY = new Str(KEY_PREFIX + "publisher");
 
 /** The request headers of the configuration, read through the view (each fetched at most once per stream). */
 class ViewInputs extends Inputs {
@@ -90,6 +93,9 @@ export class TrafficSplitStage extends Stage {
       this.rolledBackGauges.push(new Gauge(taggedName(["subset"], [name], PREFIX + "rolled_back")));
       this.published[i] = -1;
     }
+    // The newest configuration publishes: a replaced one keeps running while its listener drains (and on the main
+    // thread), and its late decisions would otherwise overwrite the gauges every configuration shares.
+    setSharedData(PUBLISHER_KEY, this.key.bytes, 0);
     // Join (or create) the shared state now: a VM started after a rollback must not route to the rolled-back subset.
     this.sync(now);
   }
@@ -155,15 +161,26 @@ export class TrafficSplitStage extends Stage {
 
   private adopt(st: SplitState): void {
     this.state = st;
+    let checked = false;
     for (let i = 0; i < st.subsets.length; i++) {
       const s = st.subsets[i];
       const w = i == 0 ? st.baselineWeight() : s.weight;
       const code = <i32>(w * 2) + (s.rolledBack ? 1 : 0);
       if (this.published[i] == code) continue;
+      if (!checked) {
+        if (!this.publishes()) return;
+        checked = true;
+      }
       this.published[i] = code;
       this.weightGauges[i].set(<u64>w);
       this.rolledBackGauges[i].set(s.rolledBack ? 1 : 0);
     }
+  }
+
+  /** Whether this configuration is the newest (the gauges are one stat per name across configurations and VMs). */
+  private publishes(): bool {
+    const cur = getSharedData(PUBLISHER_KEY);
+    return cur === null || String.UTF8.decode(cur.data) == this.key.text;
   }
 
   private flushCounts(): void {
