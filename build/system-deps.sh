@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the tests and benchmarks use, when they are missing:
-# promtool (prometheus: checks the metrics scrape), wrk and h2load (load), wasm-objdump (wabt).
+# promtool and the prometheus server (prometheus: the metrics scrape, alert rules, the observability e2e), wrk and h2load
+# (load), wasm-objdump (wabt), openssl (npm run certs: the mTLS test certificates).
 # Needs root (or sudo) and apt; prints what it would need otherwise and fails.
 set -euo pipefail
 
-declare -A PKG=( [promtool]=prometheus [wrk]=wrk [h2load]=nghttp2-client [wasm-objdump]=wabt )
+declare -A PKG=( [promtool]=prometheus [openssl]=openssl [wrk]=wrk [h2load]=nghttp2-client [wasm-objdump]=wabt )
 missing=()
 for tool in "${!PKG[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PKG[$tool]}")
