@@ -25,14 +25,6 @@ after(closeHttp);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
-
 /** Replaces the plugin configuration of every outlier-breaker Wasm filter in a bootstrap. */
 function configure(config: object | string): (cfg: Bootstrap) => void {
   const text = typeof config === "string" ? config : JSON.stringify(config);
@@ -151,7 +143,7 @@ for (const mode of await envoyModes()) {
       for (let w = 0; w < 2; w++) assert.ok(after[w]! > before[w]!, `worker ${w} took some of the connections (${before} -> ${after})`);
       const labels = { destination_service: host };
       assert.equal(await metric("opens_total", labels), 1);
-      await waitFor(async () => (await metric("rejections_total", labels)) === 35, "rejections_total reaches 35 (flushed each second)");
+      await waitUntil("rejections_total reaches 35 (flushed each second)", () => metric("rejections_total", labels), (v) => v === 35, { timeoutMs: 5_000 });
       assert.equal(await metric("state", labels), 1);
       assert.equal(await metric("transitions_total", { ...labels, state: "open" }), 1);
     });
