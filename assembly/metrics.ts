@@ -10,7 +10,7 @@ import { MetricType } from "./abi/types";
 // @ts-ignore: decorator
 @inline export const MAX_LABEL_VALUE_LEN: i32 = 64;
 
-/** Makes a label value safe inside a tag-encoded stat name: only [A-Za-z0-9._-], at most 64 characters. */
+/** Makes a label value safe inside a tag-encoded stat name: only [A-Za-z0-9._-:/] (SPIFFE URIs), at most 64 characters. */
 export function sanitizeLabelValue(value: string): string {
   const n = min(value.length, MAX_LABEL_VALUE_LEN);
   let clean = true;
@@ -27,7 +27,7 @@ export function sanitizeLabelValue(value: string): string {
 }
 
 @inline function isLabelChar(c: u32): bool {
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x2e || c == 0x5f || c == 0x2d;
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x2e || c == 0x5f || c == 0x2d || c == 0x3a || c == 0x2f;
 }
 
 /** Builds a tag-encoded name from parallel label-name and label-value lists (values are sanitized). */

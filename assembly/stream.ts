@@ -25,6 +25,17 @@ export const P_UPSTREAM_ADDRESS = propertyPath(["upstream", "address"]);
 export const P_CALLER_BUDGET = propertyPath(["resilience_caller_budget_ms"]);
 /** Filter state `wasm.resilience_retries_granted`: "<granted>/<wanted>", set only when a retry budget granted fewer. */
 export const P_RETRIES_GRANTED = propertyPath(["resilience_retries_granted"]);
+/** First URI SAN of the peer's / this proxy's certificate on the downstream connection ("" or absent without TLS). */
+export const P_DOWNSTREAM_PEER_URI_SAN = propertyPath(["connection", "uri_san_peer_certificate"]);
+export const P_DOWNSTREAM_LOCAL_URI_SAN = propertyPath(["connection", "uri_san_local_certificate"]);
+/** The same on the upstream connection the router used (known at completion). */
+export const P_UPSTREAM_PEER_URI_SAN = propertyPath(["upstream", "uri_san_peer_certificate"]);
+export const P_UPSTREAM_LOCAL_URI_SAN = propertyPath(["upstream", "uri_san_local_certificate"]);
+/** Request / response size in bytes, headers included (known at completion). */
+export const P_REQUEST_TOTAL_SIZE = propertyPath(["request", "total_size"]);
+export const P_RESPONSE_TOTAL_SIZE = propertyPath(["response", "total_size"]);
+/** The gRPC status of the response (trailers, or headers for a trailers-only reply). */
+export const P_GRPC_STATUS = propertyPath(["response", "grpc_status"]);
 
 /** Envoy's legacy response-flag bits (`response.flags`: bit n = CoreResponseFlag n), classified in filters/common. */
 export namespace ResponseFlag {
@@ -280,6 +291,17 @@ export class StreamView {
     if (this.upstream === null) this.upstream = getPropertyString(P_UPSTREAM_ADDRESS);
     const u = this.upstream;
     return u !== null ? u : "";
+  }
+
+  /** A string property only one stage asks for (no cache): "" when absent. */
+  stringProperty(path: Str): string {
+    const v = getPropertyString(path);
+    return v !== null ? v : "";
+  }
+
+  /** An integer property only one stage asks for (no cache); `absent` when the host has none. */
+  intProperty(path: Str, absent: i64): i64 {
+    return getPropertyI64(path, absent);
   }
 
   private remember(name: Str, value: string | null): void {

@@ -63,3 +63,69 @@ export const OTHER = "other";
 
 /** The label value of every request no route sent anywhere (e.g. a made-up Host answered 404 by Envoy). */
 export const UNROUTED = "unrouted";
+
+// ---------------------------------------------------------------- Istio naming (label values as Istio's own telemetry writes them)
+
+/** Istio's `reporter`: `destination` for the server-side proxy, `source` for the client side. */
+export function istioReporter(inbound: bool): string {
+  return inbound ? "destination" : "source";
+}
+
+/** `connection_security_policy` values: Istio says `unknown` on the client side, where it does not judge the hop. */
+export const POLICY_MUTUAL_TLS = "mutual_tls";
+export const POLICY_NONE = "none";
+export const POLICY_UNKNOWN = "unknown";
+
+/** The server side's policy: mutual TLS when both ends of the downstream connection presented a URI SAN, as Istio decides. */
+export function securityPolicy(inbound: bool, peerSan: string, localSan: string): string {
+  if (!inbound) return POLICY_UNKNOWN;
+  return peerSan.length > 0 && localSan.length > 0 ? POLICY_MUTUAL_TLS : POLICY_NONE;
+}
+
+/** The namespace of a SPIFFE identity (`spiffe://<trust domain>/ns/<ns>/sa/<sa>`), "" when it has none. */
+export function principalNamespace(principal: string): string {
+  const at = principal.indexOf("/ns/");
+  if (at < 0) return "";
+  const start = at + 4;
+  const end = principal.indexOf("/", start);
+  return end < 0 ? principal.substring(start) : principal.substring(start, end);
+}
+
+/** `destination_service`, `destination_service_name` and `destination_service_namespace` of one admitted name. */
+export class ServiceNames {
+  constructor(readonly full: string, readonly name: string, readonly namespace: string) {}
+}
+
+/**
+ * Istio's three service labels from the filter's destination label: a short name is completed with the configured
+ * namespace and domain (`reviews` -> `reviews.default.svc.cluster.local`); a dotted name is taken as the full name, its
+ * namespace being the second label of a `<name>.<ns>.svc.<domain>` form. The overflow values stay as they are.
+ */
+export function istioServiceNames(label: string, namespace: string, domain: string): ServiceNames {
+  if (label == OTHER || label == UNROUTED || label == "unknown") return new ServiceNames(label, label, "unknown");
+  const dot = label.indexOf(".");
+  if (dot < 0) return new ServiceNames(label + "." + namespace + ".svc." + domain, label, namespace);
+  const second = label.indexOf(".", dot + 1);
+  const ns = second > 0 && label.substring(second + 1).startsWith("svc") ? label.substring(dot + 1, second) : namespace;
+  return new ServiceNames(label, label.substring(0, dot), ns);
+}
+
+/** gRPC status codes are 0-16; anything else a peer sends is one value. */
+// @ts-ignore: decorator
+@inline const GRPC_MAX_STATUS: i64 = 16;
+/** Index of the grpc_response_status label: 0 for a plain HTTP request or no status (""), 1-17 for status 0-16, 18 for any other. */
+export function grpcStatusIndex(grpc: bool, status: i64): i32 {
+  if (!grpc || status < 0) return 0;
+  return status >= 0 && status <= GRPC_MAX_STATUS ? <i32>status + 1 : <i32>GRPC_MAX_STATUS + 2;
+}
+
+/** The label of a grpcStatusIndex. */
+export function grpcStatusLabel(index: i32): string {
+  if (index == 0) return "";
+  return index <= <i32>GRPC_MAX_STATUS + 1 ? (index - 1).toString() : OTHER;
+}
+
+/** A gRPC request by its content type (`application/grpc`, `application/grpc+proto`...), as Envoy tells them. */
+export function isGrpc(contentType: string | null): bool {
+  return contentType !== null && contentType.startsWith("application/grpc");
+}

@@ -244,7 +244,11 @@ for (const mode of await envoyModes()) {
     test("exports istio_requests_total and istio_request_duration_milliseconds with Istio's labels", async () => {
       await send(envoy, "service-b", "/ok", 3);
       await send(envoy, "service-b", "/fail", 2);
-      const labels = { reporter: "inbound", source_workload: "gateway", destination_service: "service-b", destination_service_name: "service-b" };
+      // Istio's values: the server side reports as "destination"; a short name is completed to the service's full name.
+      const labels = {
+        reporter: "destination", source_workload: "gateway", destination_service: "service-b.default.svc.cluster.local",
+        destination_service_name: "service-b", destination_service_namespace: "default", connection_security_policy: "none",
+      };
       const series = await waitForHistogram(envoy, "istio_request_duration_milliseconds", labels, 5);
       assert.equal(seriesValue(series, "istio_requests_total", { ...labels, response_code: "200", response_flags: "-" }), 3);
       assert.equal(seriesValue(series, "istio_requests_total", { ...labels, response_code: "503", response_flags: "-" }), 2);
