@@ -1,6 +1,7 @@
 // Shared pieces of the cost benchmarks: Envoy pinned to core 0 with --concurrency 1, wrk pinned to core 1,
 // keep-alive connections, rounds alternating between variants, medians reported, ratios within one run.
 import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { startEnvoy, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
 
 export interface Variant {
@@ -23,25 +24,93 @@ export const DEFAULT_BENCH: BenchOptions = {
   connections: Number(process.env.BENCH_CONNECTIONS ?? 16),
 };
 
-function need(tool: string): void {
+export function need(tool: string): void {
   if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) throw new Error(`${tool} not found: run \`npm run setup\``);
 }
 
-/** Runs wrk pinned to core 1; returns requests per second. */
-export function wrk(url: string, opts: BenchOptions, extra: string[] = []): { rps: number; p50us: number } {
-  const r = spawnSync("taskset", ["-c", "1", "wrk", "-t1", `-c${opts.connections}`, `-d${opts.seconds}s`, "--latency", ...extra, url], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
-  const p50 = /50%\s+([\d.]+)(us|ms|s)/.exec(r.stdout);
-  const scale = p50 ? { us: 1, ms: 1000, s: 1e6 }[p50[2] as "us" | "ms" | "s"] : NaN;
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout);
-  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} non-2xx responses at ${url}`);
-  return { rps, p50us: p50 ? Number(p50[1]) * scale : NaN };
+/** What one wrk run printed: totals, and the latency percentiles of its --latency table (in microseconds). */
+export interface WrkRun {
+  requests: number;
+  rps: number;
+  non2xx: number;
+  p50us: number;
+  p99us: number;
 }
 
+const UNIT_US: Record<string, number> = { us: 1, ms: 1_000, s: 1_000_000 };
+
+/** A wrk duration such as "45.12us", "1.20ms" or "2.00s", in microseconds (NaN if it is not one). */
+export function durationUs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text.trim());
+  return m ? Number(m[1]) * UNIT_US[m[2]!]! : NaN;
+}
+
+/** Parses wrk's report (run with --latency). */
+export function parseWrk(stdout: string): WrkRun {
+  const pct = (p: number) => durationUs(new RegExp(`^\\s*${p}%\\s+(\\S+)`, "m").exec(stdout)?.[1] ?? "");
+  return {
+    requests: Number(/(\d+) requests in/.exec(stdout)?.[1]),
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0),
+    p50us: pct(50),
+    p99us: pct(99),
+  };
+}
+
+/** Runs wrk -t1 pinned to core 1 (Envoy has core 0) for whole seconds; the report parsed. */
+export function runWrk(url: string, connections: number, seconds: number, extra: string[] = []): WrkRun {
+  const r = spawnSync("taskset", ["-c", "1", "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", ...extra, url], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+  return parseWrk(r.stdout);
+}
+
+/** Runs wrk pinned to core 1; returns requests per second and p50; any non-2xx answer fails the run. */
+export function wrk(url: string, opts: BenchOptions, extra: string[] = []): { rps: number; p50us: number } {
+  const r = runWrk(url, opts.connections, opts.seconds, extra);
+  if (r.non2xx) throw new Error(`wrk saw ${r.non2xx} non-2xx responses at ${url}`);
+  return r;
+}
+
+/** The median (the mean of the middle two for an even count). */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Median and spread (half the min..max range) of a sample; non-finite values are left out. */
+export interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  spread: number;
+}
+
+export function summarize(xs: number[]): Summary {
+  const ok = xs.filter((x) => Number.isFinite(x));
+  if (ok.length === 0) return { median: NaN, min: NaN, max: NaN, spread: NaN };
+  const min = Math.min(...ok), max = Math.max(...ok);
+  return { median: median(ok), min, max, spread: (max - min) / 2 };
+}
+
+/** CPU time of one task from /proc/<pid>/task/<tid>/schedstat ("<ns on cpu> <ns waiting> <slices>"), in ns. */
+export function parseSchedstat(text: string): number {
+  const ns = Number(text.trim().split(/\s+/)[0]);
+  if (text.trim() === "" || !Number.isFinite(ns)) throw new Error(`unreadable schedstat: "${text}"`);
+  return ns;
+}
+
+/** CPU time a process has used so far, all its threads, in ns (ns precision, unlike /proc/<pid>/stat's ticks). */
+export function processCpuNs(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += parseSchedstat(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8"));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e; // a thread that ended meanwhile
+    }
+  }
+  return total;
 }
 
 /** Starts Envoy as a process with one worker, every thread pinned to core 0 (wrk gets core 1). */
@@ -153,4 +222,48 @@ export function emptyWasm(cfg: Bootstrap): void {
   wasm.root_id = "empty-filter";
   wasm.vm_config.code.local.filename = "build/fixtures/empty-filter.wasm";
   delete wasm.configuration;
+}
+
+/** The request every cost variant serves, as the emulator drives it: wrk's GET / with a Host header. */
+export interface RequestShape {
+  authority: string;
+  /** The routed cluster on the proxied path (xds.cluster_name); absent on a direct_response route. */
+  cluster?: string;
+}
+
+/** Host calls and VM entries (callbacks and malloc re-entries) per request, in steady state. */
+export interface CallCount {
+  hostCalls: number;
+  vmEntries: number;
+  /** Per request, by name: host calls as imported, VM entries as "vm:<export>". */
+  byName: Record<string, number>;
+}
+
+/**
+ * Drives `wasm` in the emulator (one worker, vm_id "resilience" as the bootstraps have it) through the request Envoy
+ * serves in the bench: request headers (end of stream), response headers, the 2-byte body, then log/done/delete.
+ * Counts over 100 requests after 200 warm ones (destinations defined, caches filled), per request.
+ */
+export async function countPerRequest(wasm: string, rootId: string, config: string, shape: RequestShape): Promise<CallCount> {
+  const { Host } = await import("../emulator/index.js");
+  const host = new Host({ vmId: "resilience" });
+  const [vm] = host.startVms(wasm, 1, { pluginConfig: config, rootId, pluginName: rootId });
+  const one = (i: number) => {
+    const s = vm!.newStream({ properties: shape.cluster ? { "xds.cluster_name": shape.cluster } : {} });
+    s.requestHeaders({ ":authority": shape.authority, ":path": "/", ":method": "GET", ":scheme": "http", "x-forwarded-proto": "http", "x-request-id": `bench-${i}` }, true);
+    host.clock.advanceMs(1);
+    if (s.requestForwarded) {
+      s.responseHeaders({ ":status": "200", "content-length": "2", "content-type": "text/plain" }, false);
+      s.responseBody("ok", true);
+    }
+    s.finish();
+  };
+  for (let i = 0; i < 200; i++) one(i);
+  host.resetHostCallCount();
+  const n = 100;
+  for (let i = 0; i < n; i++) one(200 + i);
+  const byName: Record<string, number> = {};
+  const sum = (c: Record<string, number>, prefix: string) =>
+    Object.entries(c).reduce((total, [k, x]) => ((byName[prefix + k] = x / n), total + x / n), 0);
+  return { hostCalls: sum(host.hostCallCount, ""), vmEntries: sum(host.moduleCallCount, "vm:"), byName };
 }

@@ -1,0 +1,255 @@
+// `npm run bench` (`-- --quick` for a short pass): where each microsecond of a request goes, in one run. Every module
+// and the combined module on the direct_response path (Envoy answers itself) and on the proxied path (a loopback
+// listener of the same Envoy answers), against no filter and the floor (an empty Wasm filter on the same binding), next
+// to the same logic as an Envoy Lua filter and as a Go proxy-wasm module. Per variant: throughput, Envoy CPU per request
+// (/proc schedstat of all its threads over the run, divided by the requests served), added us over no filter, the
+// ratio to the floor's added us, p50/p99 added latency at one connection, host calls and VM entries per request (the
+// same module driven through the same request shape in the emulator), module size. Method: tests/bench/lib.ts (Envoy
+// --concurrency 1 pinned to core 0, wrk pinned to core 1); every Envoy is started first, then each round measures every
+// variant in turn (the order rotates every round); the figures are medians over rounds, differences and ratios are
+// taken within each round before the median (paired), and the spread printed is half the min..max range over rounds.
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { loadBootstrap, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
+import { buildGoModules, GO_MODULES, type GoBuild } from "./go.js";
+import {
+  countPerRequest,
+  directResponse,
+  emptyWasm,
+  hcm,
+  loopbackUpstream,
+  need,
+  processCpuNs,
+  runWrk,
+  startPinnedEnvoy,
+  summarize,
+  withoutWasm,
+  type CallCount,
+  type RequestShape,
+} from "./lib.js";
+
+const quick = process.argv.includes("--quick");
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : Number(process.env[`BENCH_${name.toUpperCase()}`] ?? fallback);
+};
+const ROUNDS = arg("rounds", quick ? 2 : 4);
+const SECONDS = arg("seconds", quick ? 1 : 2);
+const LATENCY_SECONDS = arg("latency-seconds", 1);
+const CONNECTIONS = arg("connections", 16);
+const jsonOut = process.argv.includes("--json") ? process.argv[process.argv.indexOf("--json") + 1] : undefined;
+
+const MODULES = ["retry-budget", "outlier-breaker", "deadline", "traffic-split", "service-metrics"] as const;
+const SINGLE = "envoy-configs/service-metrics.yaml";
+const COMBINED = "envoy-configs/resilience.yaml";
+const HOST_A = ["-H", "Host: service-a"];
+const HOST_INVENTORY = ["-H", "Host: inventory"];
+
+type Path = "direct" | "proxied" | "proxied, resilience.yaml";
+
+interface CostVariant {
+  path: Path;
+  name: string;
+  envoy: StartEnvoyOptions;
+  wrkArgs: string[];
+  /** The no-filter variant of the same path and bootstrap: "added us" is over it. */
+  base: string;
+  /** The file whose size is printed (module or script). */
+  file?: string;
+  /** Counted in the emulator over the same request shape (Wasm modules only). */
+  count?: { wasm: string; rootId: string; config: string; shape: RequestShape };
+}
+
+function wasmConfig(cfg: Bootstrap): Bootstrap {
+  return hcm(cfg).http_filters.find((f: Bootstrap) => f.name === "envoy.filters.http.wasm").typed_config.config;
+}
+
+/** The first Wasm filter runs `file` with root id `rootId` and plugin configuration `config`. */
+function useWasm(file: string, rootId: string, config: string) {
+  return (cfg: Bootstrap) => {
+    const w = wasmConfig(cfg);
+    w.name = rootId;
+    w.root_id = rootId;
+    w.vm_config.code.local.filename = file;
+    w.configuration = { "@type": "type.googleapis.com/google.protobuf.StringValue", value: config };
+  };
+}
+
+/** The first Wasm filter replaced by Envoy's Lua filter running `script`. */
+function useLua(script: string) {
+  return (cfg: Bootstrap) => {
+    const filters = hcm(cfg).http_filters;
+    const i = filters.findIndex((f: Bootstrap) => f.name === "envoy.filters.http.wasm");
+    filters[i] = {
+      name: "envoy.filters.http.lua",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { filename: script } },
+    };
+  };
+}
+
+const all = (...fs: Array<(c: Bootstrap) => void>) => (c: Bootstrap) => fs.forEach((f) => f(c));
+
+function variantsFor(path: "direct" | "proxied", go: GoBuild): CostVariant[] {
+  const route = path === "direct" ? directResponse : (c: Bootstrap) => loopbackUpstream(c);
+  const shape: RequestShape = path === "direct" ? { authority: "service-a" } : { authority: "service-a", cluster: "service-a" };
+  const base = `no filter`;
+  const v = (name: string, mutate: (c: Bootstrap) => void, extra: Partial<CostVariant> = {}): CostVariant => ({
+    path, name, base, wrkArgs: HOST_A, envoy: { config: SINGLE, mutate: all(route, mutate) }, ...extra,
+  });
+  const as = (name: string, rootId = name, file = `build/${name}.wasm`) =>
+    v(name, useWasm(file, rootId, "{}"), { file, count: { wasm: file, rootId, config: "{}", shape } });
+  return [
+    v(base, withoutWasm),
+    v("empty Wasm filter (floor)", emptyWasm, {
+      file: "build/fixtures/empty-filter.wasm",
+      count: { wasm: "build/fixtures/empty-filter.wasm", rootId: "empty-filter", config: "", shape },
+    }),
+    ...MODULES.map((m) => as(m)),
+    as("resilience (combined, {})", "resilience", "build/resilience.wasm"),
+    v("Lua: service-metrics logic", useLua("bench/lua/service-metrics.lua"), { file: "bench/lua/service-metrics.lua" }),
+    v("Lua: breaker closed path", useLua("bench/lua/breaker-closed.lua"), { file: "bench/lua/breaker-closed.lua" }),
+    ...GO_MODULES.map((m) => {
+      const file = go.modules[m]!;
+      return v(`Go: ${m === "breaker-closed" ? "breaker closed path" : "service-metrics logic"}`, useWasm(file, "go-bench", ""), {
+        file,
+        count: { wasm: file, rootId: "go-bench", config: "", shape },
+      });
+    }),
+  ];
+}
+
+/** resilience.yaml as shipped (its routes, its configuration), proxied to a loopback listener, and its no-filter twin. */
+function combinedAsShipped(): CostVariant[] {
+  const path: Path = "proxied, resilience.yaml";
+  const base = "no filter (resilience.yaml routes)";
+  const shipped: string = wasmConfig(loadBootstrap(COMBINED)).configuration.value;
+  return [
+    { path, name: base, base, wrkArgs: HOST_INVENTORY, envoy: { config: COMBINED, mutate: all((c) => loopbackUpstream(c), withoutWasm) } },
+    {
+      path, name: "resilience (combined, resilience.yaml)", base, wrkArgs: HOST_INVENTORY,
+      envoy: { config: COMBINED, mutate: (c) => loopbackUpstream(c) },
+      file: "build/resilience.wasm",
+      count: { wasm: "build/resilience.wasm", rootId: "resilience", config: shipped, shape: { authority: "inventory", cluster: "inventory" } },
+    },
+  ];
+}
+
+interface Samples {
+  cpuUs: number[];
+  rps: number[];
+  p50: number[];
+  p99: number[];
+  utilisation: number[];
+}
+
+need("wrk");
+need("taskset");
+const t0 = Date.now();
+const go = buildGoModules();
+const variants = [...variantsFor("direct", go), ...variantsFor("proxied", go), ...combinedAsShipped()];
+const counts = new Map<string, CallCount>();
+for (const v of variants) if (v.count) counts.set(`${v.path}/${v.name}`, await countPerRequest(v.count.wasm, v.count.rootId, v.count.config, v.count.shape));
+
+const envoys: Envoy[] = [];
+const samples: Samples[] = variants.map(() => ({ cpuUs: [], rps: [], p50: [], p99: [], utilisation: [] }));
+try {
+  for (const v of variants) envoys.push(await startPinnedEnvoy(v.envoy));
+  const measure = (i: number, seconds: number, record: boolean) => {
+    const v = variants[i]!, e = envoys[i]!;
+    const cpu0 = processCpuNs(e.pid!), wall0 = process.hrtime.bigint();
+    const load = runWrk(e.url(), CONNECTIONS, seconds, v.wrkArgs);
+    const cpuNs = processCpuNs(e.pid!) - cpu0, wallNs = Number(process.hrtime.bigint() - wall0);
+    const lat = runWrk(e.url(), 1, LATENCY_SECONDS, v.wrkArgs);
+    const bad = load.non2xx + lat.non2xx;
+    if (bad) throw new Error(`${v.path} / ${v.name}: ${bad} answers were not 2xx`);
+    if (!record) return;
+    const s = samples[i]!;
+    s.cpuUs.push(cpuNs / 1e3 / load.requests);
+    s.rps.push(load.rps);
+    s.utilisation.push(cpuNs / wallNs);
+    s.p50.push(lat.p50us);
+    s.p99.push(lat.p99us);
+  };
+  variants.forEach((_, i) => measure(i, 1, false)); // warm-up: JIT, connection pools, series definitions
+  // A filter that errors (a Lua runtime error, a Wasm trap) may still answer 200: its Envoy log says so.
+  const failing = envoys.map((e, i) => [variants[i]!, /^.*\[(error|critical)\].*$/m.exec(e.logs())?.[0]] as const).filter(([, line]) => line);
+  if (failing.length) throw new Error(`filters logged errors:\n${failing.map(([v, line]) => `  ${v.path} / ${v.name}: ${line}`).join("\n")}`);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < variants.length; k++) measure((k + round * 7) % variants.length, SECONDS, true);
+    process.stderr.write(`round ${round + 1}/${ROUNDS} done (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+  }
+} finally {
+  for (const e of envoys) await e.stop();
+}
+
+// ---- the table ----
+const index = (path: Path, name: string) => variants.findIndex((v) => v.path === path && v.name === name);
+const floorOf = (path: Path) => index(path === "direct" ? "direct" : "proxied", "empty Wasm filter (floor)");
+/** Per round: variant minus its base (paired within the round). */
+const paired = (i: number, j: number, key: keyof Samples) => samples[i]![key].map((x, r) => x - samples[j]![key][r]!);
+const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
+const pm = (s: { median: number; spread: number }, d = 1) => (Number.isFinite(s.median) ? `${f(s.median, d)} ±${f(s.spread, d)}` : "-");
+
+interface Row {
+  path: Path;
+  name: string;
+  rps: number;
+  xNoFilter: number;
+  cpuUs: { median: number; spread: number };
+  addedUs: { median: number; spread: number };
+  xFloor: number;
+  p50AddedUs: number;
+  p99AddedUs: number;
+  hostCalls?: number;
+  vmEntries?: number;
+  kb?: number;
+  utilisation: number;
+}
+
+const rows: Row[] = variants.map((v, i) => {
+  const b = index(v.path, v.base), fl = floorOf(v.path);
+  const added = summarize(paired(i, b, "cpuUs"));
+  const floorAdded = paired(fl, index(variants[fl]!.path, variants[fl]!.base), "cpuUs");
+  const c = counts.get(`${v.path}/${v.name}`);
+  return {
+    path: v.path,
+    name: v.name,
+    rps: summarize(samples[i]!.rps).median,
+    xNoFilter: summarize(samples[i]!.rps.map((x, r) => x / samples[b]!.rps[r]!)).median,
+    cpuUs: summarize(samples[i]!.cpuUs),
+    addedUs: added,
+    xFloor: summarize(paired(i, b, "cpuUs").map((x, r) => x / floorAdded[r]!)).median,
+    p50AddedUs: summarize(paired(i, b, "p50")).median,
+    p99AddedUs: summarize(paired(i, b, "p99")).median,
+    hostCalls: c?.hostCalls,
+    vmEntries: c?.vmEntries,
+    kb: v.file ? statSync(v.file).size / 1024 : undefined,
+    utilisation: summarize(samples[i]!.utilisation).median,
+  };
+});
+
+console.log(`\nWhat the filters cost: Envoy 1.40 --concurrency 1 on core 0, wrk -t1 on core 1; ${ROUNDS} interleaved rounds of ` +
+  `${SECONDS} s at ${CONNECTIONS} connections + ${LATENCY_SECONDS} s at 1 connection per variant; medians, ±: half the range over rounds.`);
+console.log(`"CPU us/req": Envoy's CPU time (all threads) per request served; "added": over no filter, same round; ` +
+  `"x floor": added / the empty Wasm filter's added; p50/p99: added latency at 1 connection; calls/entries: per request in the emulator.`);
+for (const path of ["direct", "proxied", "proxied, resilience.yaml"] as Path[]) {
+  console.log(`\n### ${path === "direct" ? "direct_response route (Envoy answers itself)" : path === "proxied" ? "proxied to a loopback listener (service-metrics.yaml routes, config {})" : "proxied, envoy-configs/resilience.yaml as shipped (Host: inventory)"}\n`);
+  console.log("| variant | req/s | x no filter | CPU us/req | added us | x floor | p50 +us | p99 +us | host calls | VM entries | KB |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const r of rows.filter((r) => r.path === path)) {
+    const isBase = variants.find((v) => v.path === path && v.name === r.name)!.base === r.name;
+    console.log(`| ${r.name} | ${f(r.rps, 0)} | ${f(r.xNoFilter, 2)} | ${pm(r.cpuUs, 2)} | ${isBase ? "-" : pm(r.addedUs)} | ` +
+      `${isBase || r.name.startsWith("empty") ? "-" : f(r.xFloor, 1)} | ${isBase ? "-" : f(r.p50AddedUs)} | ${isBase ? "-" : f(r.p99AddedUs)} | ` +
+      `${r.hostCalls === undefined ? "-" : f(r.hostCalls, 1)} | ${r.vmEntries === undefined ? "-" : f(r.vmEntries, 1)} | ${r.kb === undefined ? "-" : f(r.kb, 1)} |`);
+  }
+}
+const lowUtil = rows.filter((r) => r.utilisation < 0.85);
+console.log(`\nEnvoy's core was busy ${f(Math.min(...rows.map((r) => r.utilisation)) * 100, 0)}% to ${f(Math.max(...rows.map((r) => r.utilisation)) * 100, 0)}% ` +
+  `of each load run${lowUtil.length ? ` (below 85% for ${lowUtil.length} variants: their req/s is bound by wrk or by other load, CPU us/req still holds)` : ""}.`);
+console.log(`Go: ${go.sdkVersion}, ${go.goVersion}, ${go.command}. Lua: Envoy's envoy.filters.http.lua (LuaJIT), bench/lua/*.lua.`);
+console.log(`Host calls and VM entries by call, per request (emulator): ${[...counts].map(([k, c]) => `\n  ${k}: ${JSON.stringify(c.byName)}`).join("")}`);
+console.log(`\n${((Date.now() - t0) / 1000).toFixed(0)} s in all.`);
+if (jsonOut) {
+  mkdirSync(dirname(jsonOut), { recursive: true });
+  writeFileSync(jsonOut, JSON.stringify({ when: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, go, rows, samples: variants.map((v, i) => ({ path: v.path, name: v.name, ...samples[i] })) }, null, 1));
+}
