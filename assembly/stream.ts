@@ -6,7 +6,7 @@
 import { MapType, GrpcStatus } from "./abi/types";
 import {
   Str, propertyPath, getHeader, replaceHeader, removeHeader, getPropertyI64, getPropertyString,
-  sendLocalResponse, clearRouteCache, HeaderPair, setProperty,
+  sendLocalResponse, clearRouteCache, HeaderPair, setProperty, getSharedData, setSharedData, casFor,
 } from "./host";
 
 export const H_AUTHORITY = new Str(":authority");
@@ -77,11 +77,50 @@ export namespace ResponseFlag {
 
 /**
  * Envoy keeps naming the first route's cluster (`xds.cluster_name`) after a filter changed a routing header, until its
- * router re-selects the route; only at completion does the property name the cluster the request went to. So this VM
- * learns, from completed requests, "first route's cluster + the routing headers the stages wrote -> final cluster",
- * and a later request with the same pair gets its final cluster on request headers. Bounded: clusters x routing values.
+ * router re-selects the route; only at completion does the property name the cluster the request went to. So the
+ * module learns, from completed requests, "first route's cluster + the routing headers the stages wrote -> final
+ * cluster", and a later request with the same pair gets its final cluster on request headers. What one worker learns
+ * is shared with the others through one shared-data value (read once by a worker on a miss), so a destination whose
+ * requests taught its breaker or budget something is known on every worker from then on. Bounded: clusters x routing
+ * values, at most ROUTE_MEMO_CAP pairs; the keys are the operator's cluster names and the stages' own header writes.
  */
 const routeMemo = new Map<string, string>();
+const ROUTE_MEMO_KEY = new Str("resilience.route_memo");
+/** Separators in the shared value: header names, values and cluster names never hold control characters. */
+const MEMO_ENTRY = "\x1e";
+const MEMO_FIELD = "\x1f";
+/** Shared-data cas of the value last merged into routeMemo (0: never read). */
+let routeMemoCas: u32 = 0;
+
+/** Merges the shared memo into this VM's map; true when the value was read. */
+function loadSharedRouteMemo(): bool {
+  const v = getSharedData(ROUTE_MEMO_KEY);
+  if (v === null || v.cas == routeMemoCas) return false;
+  routeMemoCas = v.cas;
+  const entries = String.UTF8.decode(v.data).split(MEMO_ENTRY);
+  for (let i = 0; i < entries.length; i++) {
+    const e = unchecked(entries[i]);
+    const sep = e.indexOf(MEMO_FIELD);
+    if (sep > 0 && routeMemo.size < ROUTE_MEMO_CAP) routeMemo.set(e.substring(0, sep), e.substring(sep + 1));
+  }
+  return true;
+}
+
+/** Learns a pair on this VM and adds it to the shared memo (a CAS append; a lost race re-reads once per attempt). */
+function learnRoute(key: string, cluster: string): void {
+  if (routeMemo.has(key) || routeMemo.size >= ROUTE_MEMO_CAP) return;
+  routeMemo.set(key, cluster);
+  const entry = key + MEMO_FIELD + cluster;
+  for (let i = 0; i < 4; i++) {
+    const v = getSharedData(ROUTE_MEMO_KEY);
+    const cur = v !== null ? String.UTF8.decode(v.data) : "";
+    if (cur.split(MEMO_ENTRY).length > ROUTE_MEMO_CAP) return;
+    if ((MEMO_ENTRY + cur).includes(MEMO_ENTRY + key + MEMO_FIELD)) return; // another worker taught it already
+    const next = cur.length > 0 ? cur + MEMO_ENTRY + entry : entry;
+    if (setSharedData(ROUTE_MEMO_KEY, String.UTF8.encode(next), casFor(v))) return;
+  }
+}
+
 // @ts-ignore: decorator
 @inline const MAX_CACHED_HEADERS: i32 = 8;
 
@@ -152,6 +191,8 @@ export class StreamView {
       if (this.routeChanged && c !== null) {
         this.firstCluster = c;
         const key = c + this.routingWrites;
+        // A miss on this worker: another worker may have learned the pair (one shared read, only on a miss).
+        if (!routeMemo.has(key)) loadSharedRouteMemo();
         c = routeMemo.has(key) ? routeMemo.get(key) : null;
       }
       this.cluster = c;
@@ -194,7 +235,7 @@ export class StreamView {
       this.finalClusterRead = true;
       const first = this.firstCluster;
       const c = getPropertyString(P_CLUSTER_NAME);
-      if (first !== null && c !== null && routeMemo.size < ROUTE_MEMO_CAP) routeMemo.set(first + this.routingWrites, c);
+      if (first !== null && c !== null) learnRoute(first + this.routingWrites, c);
       this.clusterRead = true;
       this.cluster = c;
     }

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { closeHttp, envoyModes, seriesValue, selectSeries, startEnvoy, type EnvoyMode } from "../harness/index.js";
 import * as attack from "./hostile/attacks.js";
 import { clusterNames, writeBootstrap, type ChainFilter, type Service } from "./hostile/bootstrap.js";
+import { connect as h2connect } from "node:http2";
 import { Farm, send, sendMany } from "./hostile/clients.js";
 
 after(closeHttp);
@@ -15,6 +16,7 @@ after(closeHttp);
 /** healthy60 answers in 60 ms; op200 has a 200 ms route timeout (the operator's bound) in front of a 400 ms upstream. */
 const SERVICES: Service[] = [
   { name: "healthy60" }, { name: "op200", timeoutMs: 200 }, { name: "spelled" }, { name: "squat" }, { name: "slowok" },
+  { name: "oneworker" },
 ];
 const DEADLINE = "x-resilience-deadline-ms";
 
@@ -50,6 +52,36 @@ async function operatorTimeoutsCount({ envoy, farm }: attack.Ctx): Promise<void>
   await envoy.waitForSeries("resilience_upstream_failures_total", { destination_service: "op200" }, 5);
 }
 
+/**
+ * Failures over one keep-alive connection (so one worker saw them all), then fresh connections, which land on either
+ * worker: every one is refused. traffic-split writes its subset header on `{}`, so the breaker keys each request by the
+ * cluster learned from completed requests; a worker that had not seen the destination yet admitted its first request
+ * unchecked until that knowledge was shared (with 12 fresh connections over 2 workers a miss is ~1 in 4,096).
+ */
+async function openOnOneWorkerRefusesOnAll({ envoy, farm }: attack.Ctx): Promise<void> {
+  farm.behave("oneworker", () => ({ status: 503 }));
+  // One HTTP/2 connection: Envoy closes an HTTP/1 connection after an upstream 5xx, which would spread the failures.
+  const session = h2connect(envoy.url());
+  try {
+    for (let i = 0; i < 5; i++) {
+      const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const stream = session.request({ ":method": "GET", ":path": "/", ":authority": "oneworker" });
+        stream.on("response", (h) => stream.resume().on("end", () => resolve(h))).on("error", reject);
+        stream.end();
+      });
+      assert.equal(headers[":status"], 503);
+      assert.equal(headers["x-breaker-state"], undefined, `failure ${i + 1} reached the upstream`);
+    }
+  } finally {
+    session.close();
+  }
+  await envoy.waitForSeries("resilience_outlier_breaker_opens_total", { destination_service: "oneworker" }, 1);
+  const hits = farm.hits("oneworker");
+  const answers = await sendMany(12, envoy, "oneworker");
+  assert.deepEqual(answers.map((a) => `${a.status}:${a.headers["x-breaker-state"] ?? ""}`), Array(12).fill("503:open"));
+  assert.equal(farm.hits("oneworker"), hits, "nothing reached the upstream once the breaker opened");
+}
+
 for (const mode of await envoyModes()) {
   describe(`outcomes in the combined module on {} (${mode} mode)`, () => {
     const ctx = target(mode, [filter("resilience")]);
@@ -58,6 +90,8 @@ for (const mode of await envoyModes()) {
       await callerTimeoutsCounted(ctx, "healthy60", 12);
     });
     test("the operator's route timeout still counts, whatever budget the caller sends", () => operatorTimeoutsCount(ctx));
+    test("a breaker opened by one worker's requests refuses on every worker, also a worker's first request there", () =>
+      openOnOneWorkerRefusesOnAll(ctx));
     test("a caller's HTTP/2 reset is labelled DR and opens nothing", async () => {
       await attack.callerResets(ctx, "slowok", "slowok", 6);
       await ctx.envoy.waitForSeries("resilience_requests_total", { destination_service: "slowok", response_flags: "DR" }, 3);
