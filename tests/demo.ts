@@ -1,28 +1,40 @@
-// `npm run demo`: the spike scenario end to end. A real Envoy runs the combined module (all five filters in one Wasm
-// filter, envoy-configs/resilience.yaml) in front of three scripted services (inventory healthy, checkout 1% failing,
-// payments down) while traffic jumps from 50 to 400 requests/s; then the same load hits the no-filter twin with a
-// mesh's default retry policy. Prints what clients saw, what reached each service, and the filters' metrics.
-import { closeHttp } from "./harness/index.js";
-import { report, runSpike } from "./scenarios/spike.js";
+// `npm run demo`: the user's spike test on a small mesh (tests/scenarios/mesh.ts). A gateway and five services each
+// behind a sidecar, real Envoys on 127.0.0.1, take an open-loop spike three times: naive mesh defaults, Envoy's native
+// best practice, and this bundle. Prints one table per run, the verdict on the user's three criteria, the path of the
+// HTML report (charts), and the timeouts recommended from the bundle run's measured latency.
+// DEMO_SHORT=1 runs the suite's shortened schedule.
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { closeHttp, projectRoot } from "./harness/index.js";
+import { DEFAULT_TIMING, SHORT_TIMING, describeScenario, runAllPolicies } from "./scenarios/mesh.js";
+import { formatSummary, summarize, writeReport } from "./scenarios/mesh-report.js";
 import { formatConfig, formatTable, recommend } from "./scenarios/recommend-timeouts.js";
 
-const filtered = await runSpike("resilience");
-const baseline = await runSpike("baseline");
+const timing = process.env.DEMO_SHORT ? SHORT_TIMING : DEFAULT_TIMING;
+const scenario = describeScenario(timing);
+console.log(`${scenario}\n`);
+const tty = process.stderr.isTTY;
+const t0 = Date.now();
+const runs = await runAllPolicies({
+  timing,
+  // On a terminal one line rewritten in place; otherwise a line every few seconds.
+  progress: (line) => (tty ? process.stderr.write(`\r${line}\x1b[K`) : Number(line.match(/ (\d+) \//)?.[1]) % 5 === 0 && console.error(line)),
+});
+if (tty) process.stderr.write("\r\x1b[K");
 await closeHttp();
 
-console.log("\nSpike: 50 -> 400 -> 50 requests/s, 12 s; inventory healthy, checkout 1% 503, payments down\n");
-console.log(report([filtered, baseline]));
-console.log(`\nretries made by the router under the budget: ${filtered.retriesMade}`);
-console.log("\nMetrics of the filtered run (Envoy /stats/prometheus, the filters' series; histogram buckets left out):\n");
-for (const s of filtered.series) {
-  if (!/^resilience_/.test(s.name) || s.name.endsWith("_bucket")) continue;
-  if (s.value === 0 && !/state|weight/.test(s.name)) continue;
-  const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`).join(",");
-  console.log(`${s.name}{${labels}} ${s.value}`);
-}
+const summaries = runs.map(summarize);
+for (const s of summaries) console.log(`${formatSummary(s)}\n`);
 
-const recs = recommend(filtered.series);
+const dir = resolve(projectRoot, "build/out");
+mkdirSync(dir, { recursive: true });
+const report = resolve(dir, "mesh-report.html");
+writeReport(report, runs, summaries, scenario);
+console.log(`Report (charts per run, offline): ${report}`);
+console.log(`Three runs in ${((Date.now() - t0) / 1000).toFixed(0)} s.`);
+
+const recs = recommend(runs.find((r) => r.policy === "bundle")!.final);
 if (recs.length > 0) {
-  console.log("\nTimeouts from the latency measured under the spike (npm run recommend-timeouts; README \"Choosing timeouts\"):\n");
+  console.log("\nTimeouts from the latency the bundle's gateway measured under the spike (npm run recommend-timeouts; README \"Choosing timeouts\"):\n");
   console.log(formatTable(recs) + "\n\n" + formatConfig(recs));
 }
