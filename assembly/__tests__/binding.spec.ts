@@ -61,8 +61,12 @@ describe("metric labels", () => {
   });
 
   it("encodes labels first, in order, before the metric name", () => {
-    expect(taggedName(["reporter", "destination_service"], ["outbound", "a:b"], "m_total"))
+    expect(taggedName(["reporter", "destination_service"], ["outbound", "a|b"], "m_total"))
       .toBe("reporter=.=outbound;.;destination_service=.=a_b;.;m_total");
+  });
+
+  it("keeps a SPIFFE identity whole (':' and '/' cannot break tag extraction)", () => {
+    expect(sanitizeLabelValue("spiffe://cluster.local/ns/default/sa/reviews")).toBe("spiffe://cluster.local/ns/default/sa/reviews");
   });
 });
 

@@ -1,7 +1,10 @@
 import { ConfigReader } from "../../../assembly/config";
 import { parseConfig, Naming } from "../config";
 import { DestinationKind } from "../../common/destination";
-import { codeClass, codeKey, codeLabel, CODE_OTHER, flagIndex, FLAG_LABELS } from "../core";
+import {
+  codeClass, codeKey, codeLabel, CODE_OTHER, flagIndex, FLAG_LABELS, istioReporter, securityPolicy, principalNamespace,
+  istioServiceNames, grpcStatusIndex, grpcStatusLabel, isGrpc,
+} from "../core";
 
 function parse(text: string): ConfigReader {
   return ConfigReader.fromString(text, "service-metrics");
@@ -87,5 +90,98 @@ describe("service-metrics outcome labels", () => {
     expect(FLAG_LABELS[flagIndex(0x1000)]).toBe("other");
     expect(FLAG_LABELS[flagIndex(0x4000)]).toBe("DC");
     expect(FLAG_LABELS[flagIndex(0x10000000)]).toBe("DR");
+  });
+});
+
+describe("service-metrics Istio naming config", () => {
+  it("accepts Istio's reporter words as the two sides", () => {
+    const r = parse('{"naming":"istio","reporter":"destination"}');
+    const c = parseConfig(r)!;
+    expect(r.error).toBeNull();
+    expect(c.reporter).toBe("inbound");
+    expect(parseConfig(parse('{"reporter":"source"}'))!.reporter).toBe("outbound");
+  });
+
+  it("reads both sides' workload labels, with Istio's defaults", () => {
+    const r = parse('{"naming":"istio","sourceApp":"web","sourceCanonicalRevision":"v2","destinationCluster":"east","serviceNamespace":"shop","maxPrincipals":5}');
+    const c = parseConfig(r)!;
+    expect(r.error).toBeNull();
+    expect(c.source.app).toBe("web");
+    expect(c.source.canonicalRevision).toBe("v2");
+    expect(c.source.name).toBe("unknown");
+    expect(c.destinationWorkload.cluster).toBe("east");
+    expect(c.destinationWorkload.canonicalRevision).toBe("latest");
+    expect(c.serviceNamespace).toBe("shop");
+    expect(c.serviceDomain).toBe("cluster.local");
+    expect(c.maxPrincipals).toBe(5);
+  });
+
+  it("refuses Istio keys under the project's naming, naming the key", () => {
+    const r = parse('{"destinationCanonicalService":"reviews"}');
+    expect(parseConfig(r)).toBeNull();
+    expect(r.error!.includes('field "destinationCanonicalService": is an Istio label')).toBe(true, r.error!);
+  });
+
+  it("bounds maxPrincipals", () => {
+    const r = parse('{"naming":"istio","maxPrincipals":0}');
+    expect(parseConfig(r)).toBeNull();
+    expect(r.error!.includes('field "maxPrincipals"')).toBe(true, r.error!);
+  });
+});
+
+describe("service-metrics Istio label values", () => {
+  it("names the reporter as Istio does", () => {
+    expect(istioReporter(true)).toBe("destination");
+    expect(istioReporter(false)).toBe("source");
+  });
+
+  it("calls a connection mutual TLS only on the server side and only when both ends proved an identity", () => {
+    expect(securityPolicy(true, "spiffe://a", "spiffe://b")).toBe("mutual_tls");
+    expect(securityPolicy(true, "", "spiffe://b")).toBe("none");
+    expect(securityPolicy(true, "", "")).toBe("none");
+    expect(securityPolicy(false, "spiffe://a", "spiffe://b")).toBe("unknown");
+  });
+
+  it("reads the namespace of a SPIFFE identity", () => {
+    expect(principalNamespace("spiffe://cluster.local/ns/shop/sa/web")).toBe("shop");
+    expect(principalNamespace("spiffe://cluster.local/ns/shop")).toBe("shop");
+    expect(principalNamespace("spiffe://cluster.local/sa/web")).toBe("");
+    expect(principalNamespace("unknown")).toBe("");
+  });
+
+  it("completes short service names and takes full ones apart", () => {
+    const a = istioServiceNames("reviews", "default", "cluster.local");
+    expect(a.full).toBe("reviews.default.svc.cluster.local");
+    expect(a.name).toBe("reviews");
+    expect(a.namespace).toBe("default");
+    const b = istioServiceNames("ratings.prod.svc.cluster.local", "default", "cluster.local");
+    expect(b.full).toBe("ratings.prod.svc.cluster.local");
+    expect(b.name).toBe("ratings");
+    expect(b.namespace).toBe("prod");
+    const c = istioServiceNames("api.example.com", "default", "cluster.local");
+    expect(c.name).toBe("api");
+    expect(c.namespace).toBe("default");
+    expect(istioServiceNames("other", "default", "cluster.local").full).toBe("other");
+    expect(istioServiceNames("unrouted", "default", "cluster.local").namespace).toBe("unknown");
+  });
+
+  it("bounds grpc_response_status: empty for HTTP or no status, 0-16 as themselves, anything else other", () => {
+    expect(grpcStatusLabel(grpcStatusIndex(false, 14))).toBe("");
+    expect(grpcStatusLabel(grpcStatusIndex(true, -1))).toBe("");
+    expect(grpcStatusLabel(grpcStatusIndex(true, 0))).toBe("0");
+    expect(grpcStatusLabel(grpcStatusIndex(true, 16))).toBe("16");
+    expect(grpcStatusLabel(grpcStatusIndex(true, 17))).toBe("other");
+    expect(grpcStatusLabel(grpcStatusIndex(true, 1 << 40))).toBe("other");
+    const seen = new Set<i32>();
+    for (let s: i64 = -5; s < 100; s++) seen.add(grpcStatusIndex(true, s));
+    expect(seen.size).toBe(1 + 17 + 1);
+    expect(grpcStatusIndex(true, 99) < 32).toBe(true, "fits the counter key's 5 bits");
+  });
+
+  it("tells gRPC by its content type", () => {
+    expect(isGrpc("application/grpc")).toBe(true);
+    expect(isGrpc("application/grpc+proto")).toBe(true);
+    expect(isGrpc("application/json")).toBe(false);
+    expect(isGrpc(null)).toBe(false);
   });
 });
