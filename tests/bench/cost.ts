@@ -18,14 +18,19 @@ import {
   emptyWasm,
   hcm,
   loopbackUpstream,
+  fitCallCosts,
   need,
+  paired,
+  pairedRatio,
   processCpuNs,
   runWrk,
   startPinnedEnvoy,
   summarize,
   withoutWasm,
   type CallCount,
+  type CostPoint,
   type RequestShape,
+  type Summary,
 } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
@@ -33,7 +38,7 @@ const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : Number(process.env[`BENCH_${name.toUpperCase()}`] ?? fallback);
 };
-const ROUNDS = arg("rounds", quick ? 2 : 4);
+const ROUNDS = arg("rounds", quick ? 2 : 5);
 const SECONDS = arg("seconds", quick ? 1 : 2);
 const LATENCY_SECONDS = arg("latency-seconds", 1);
 const CONNECTIONS = arg("connections", 16);
@@ -58,6 +63,10 @@ interface CostVariant {
   file?: string;
   /** Counted in the emulator over the same request shape (Wasm modules only). */
   count?: { wasm: string; rootId: string; config: string; shape: RequestShape };
+  /** Checked after the warm-up: the filter did its work (not only answered 200). */
+  verify?: (e: Envoy) => Promise<void>;
+  /** An AssemblyScript module of this project (fitted in "where the microseconds go"). */
+  ours?: boolean;
 }
 
 function wasmConfig(cfg: Bootstrap): Bootstrap {
@@ -97,7 +106,7 @@ function variantsFor(path: "direct" | "proxied", go: GoBuild): CostVariant[] {
     path, name, base, wrkArgs: HOST_A, envoy: { config: SINGLE, mutate: all(route, mutate) }, ...extra,
   });
   const as = (name: string, rootId = name, file = `build/${name}.wasm`) =>
-    v(name, useWasm(file, rootId, "{}"), { file, count: { wasm: file, rootId, config: "{}", shape } });
+    v(name, useWasm(file, rootId, "{}"), { file, ours: true, count: { wasm: file, rootId, config: "{}", shape } });
   return [
     v(base, withoutWasm),
     v("empty Wasm filter (floor)", emptyWasm, {
@@ -113,9 +122,16 @@ function variantsFor(path: "direct" | "proxied", go: GoBuild): CostVariant[] {
       return v(`Go: ${m === "breaker-closed" ? "breaker closed path" : "service-metrics logic"}`, useWasm(file, "go-bench", ""), {
         file,
         count: { wasm: file, rootId: "go-bench", config: "", shape },
+        verify: m === "service-metrics" ? goCounted : undefined,
       });
     }),
   ];
+}
+
+/** The Go module's per-destination counter reached Envoy's stats: its ABI glue works end to end. */
+async function goCounted(e: Envoy): Promise<void> {
+  const n = (await e.stats("go_bench_requests_total"))["wasmcustom.go_bench_requests_total;destination=service-a"] ?? 0;
+  if (!(n > 0)) throw new Error(`the Go service-metrics module counted no request (go_bench_requests_total = ${n})`);
 }
 
 /** resilience.yaml as shipped (its routes, its configuration), proxied to a loopback listener, and its no-filter twin. */
@@ -129,6 +145,7 @@ function combinedAsShipped(): CostVariant[] {
       path, name: "resilience (combined, resilience.yaml)", base, wrkArgs: HOST_INVENTORY,
       envoy: { config: COMBINED, mutate: (c) => loopbackUpstream(c) },
       file: "build/resilience.wasm",
+      ours: true,
       count: { wasm: "build/resilience.wasm", rootId: "resilience", config: shipped, shape: { authority: "inventory", cluster: "inventory" } },
     },
   ];
@@ -154,49 +171,53 @@ const envoys: Envoy[] = [];
 const samples: Samples[] = variants.map(() => ({ cpuUs: [], rps: [], p50: [], p99: [], utilisation: [] }));
 try {
   for (const v of variants) envoys.push(await startPinnedEnvoy(v.envoy));
-  const measure = (i: number, seconds: number, record: boolean) => {
-    const v = variants[i]!, e = envoys[i]!;
-    const cpu0 = processCpuNs(e.pid!), wall0 = process.hrtime.bigint();
-    const load = runWrk(e.url(), CONNECTIONS, seconds, v.wrkArgs);
-    const cpuNs = processCpuNs(e.pid!) - cpu0, wallNs = Number(process.hrtime.bigint() - wall0);
-    const lat = runWrk(e.url(), 1, LATENCY_SECONDS, v.wrkArgs);
-    const bad = load.non2xx + lat.non2xx;
-    if (bad) throw new Error(`${v.path} / ${v.name}: ${bad} answers were not 2xx`);
-    if (!record) return;
-    const s = samples[i]!;
-    s.cpuUs.push(cpuNs / 1e3 / load.requests);
-    s.rps.push(load.rps);
-    s.utilisation.push(cpuNs / wallNs);
-    s.p50.push(lat.p50us);
-    s.p99.push(lat.p99us);
+  const check = (v: CostVariant, non2xx: number) => {
+    if (non2xx) throw new Error(`${v.path} / ${v.name}: ${non2xx} answers were not 2xx`);
   };
-  variants.forEach((_, i) => measure(i, 1, false)); // warm-up: JIT, connection pools, series definitions
-  // A filter that errors (a Lua runtime error, a Wasm trap) may still answer 200: its Envoy log says so.
+  // Warm-up (JIT, connection pools, series definitions), then: did each filter work, not only answer 200?
+  variants.forEach((v, i) => check(v, runWrk(envoys[i]!.url(), CONNECTIONS, 1, v.wrkArgs).non2xx));
   const failing = envoys.map((e, i) => [variants[i]!, /^.*\[(error|critical)\].*$/m.exec(e.logs())?.[0]] as const).filter(([, line]) => line);
   if (failing.length) throw new Error(`filters logged errors:\n${failing.map(([v, line]) => `  ${v.path} / ${v.name}: ${line}`).join("\n")}`);
+  for (const [i, v] of variants.entries()) await v.verify?.(envoys[i]!);
   for (let round = 0; round < ROUNDS; round++) {
-    for (let k = 0; k < variants.length; k++) measure((k + round * 7) % variants.length, SECONDS, true);
+    // The order rotates so no variant always follows the same neighbour or sits at the same point of a round.
+    for (let k = 0; k < variants.length; k++) {
+      const i = (k + round * 7) % variants.length, v = variants[i]!, e = envoys[i]!;
+      const cpu0 = processCpuNs(e.pid!), wall0 = process.hrtime.bigint();
+      const load = runWrk(e.url(), CONNECTIONS, SECONDS, v.wrkArgs);
+      const cpuNs = processCpuNs(e.pid!) - cpu0, wallNs = Number(process.hrtime.bigint() - wall0);
+      const lat = runWrk(e.url(), 1, LATENCY_SECONDS, v.wrkArgs);
+      check(v, load.non2xx + lat.non2xx);
+      const s = samples[i]!;
+      s.cpuUs.push(cpuNs / 1e3 / load.requests);
+      s.rps.push(load.rps);
+      s.utilisation.push(cpuNs / wallNs);
+      s.p50.push(lat.p50us);
+      s.p99.push(lat.p99us);
+    }
     process.stderr.write(`round ${round + 1}/${ROUNDS} done (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
   }
 } finally {
   for (const e of envoys) await e.stop();
 }
 
-// ---- the table ----
+// ---- figures ----
 const index = (path: Path, name: string) => variants.findIndex((v) => v.path === path && v.name === name);
-const floorOf = (path: Path) => index(path === "direct" ? "direct" : "proxied", "empty Wasm filter (floor)");
-/** Per round: variant minus its base (paired within the round). */
-const paired = (i: number, j: number, key: keyof Samples) => samples[i]![key].map((x, r) => x - samples[j]![key][r]!);
-const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
-const pm = (s: { median: number; spread: number }, d = 1) => (Number.isFinite(s.median) ? `${f(s.median, d)} ±${f(s.spread, d)}` : "-");
+const FLOOR = "empty Wasm filter (floor)";
+/** The floor's index for a path (resilience.yaml's proxied rows use the proxied floor). */
+const floorOf = (path: Path) => index(path === "direct" ? "direct" : "proxied", FLOOR);
+const addedOf = (i: number) => paired(samples[i]!.cpuUs, samples[index(variants[i]!.path, variants[i]!.base)]!.cpuUs);
+const f = (x: number | undefined, d = 1) => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : "-");
+const pm = (s: Summary, d = 1) => (Number.isFinite(s.median) ? `${f(s.median, d)} ±${f(s.spread, d)}` : "-");
 
 interface Row {
   path: Path;
   name: string;
+  isBase: boolean;
   rps: number;
   xNoFilter: number;
-  cpuUs: { median: number; spread: number };
-  addedUs: { median: number; spread: number };
+  cpuUs: Summary;
+  addedUs: Summary;
   xFloor: number;
   p50AddedUs: number;
   p99AddedUs: number;
@@ -207,20 +228,19 @@ interface Row {
 }
 
 const rows: Row[] = variants.map((v, i) => {
-  const b = index(v.path, v.base), fl = floorOf(v.path);
-  const added = summarize(paired(i, b, "cpuUs"));
-  const floorAdded = paired(fl, index(variants[fl]!.path, variants[fl]!.base), "cpuUs");
+  const b = index(v.path, v.base);
   const c = counts.get(`${v.path}/${v.name}`);
   return {
     path: v.path,
     name: v.name,
+    isBase: v.base === v.name,
     rps: summarize(samples[i]!.rps).median,
-    xNoFilter: summarize(samples[i]!.rps.map((x, r) => x / samples[b]!.rps[r]!)).median,
+    xNoFilter: summarize(pairedRatio(samples[i]!.rps, samples[b]!.rps)).median,
     cpuUs: summarize(samples[i]!.cpuUs),
-    addedUs: added,
-    xFloor: summarize(paired(i, b, "cpuUs").map((x, r) => x / floorAdded[r]!)).median,
-    p50AddedUs: summarize(paired(i, b, "p50")).median,
-    p99AddedUs: summarize(paired(i, b, "p99")).median,
+    addedUs: summarize(addedOf(i)),
+    xFloor: summarize(pairedRatio(addedOf(i), addedOf(floorOf(v.path)))).median,
+    p50AddedUs: summarize(paired(samples[i]!.p50, samples[b]!.p50)).median,
+    p99AddedUs: summarize(paired(samples[i]!.p99, samples[b]!.p99)).median,
     hostCalls: c?.hostCalls,
     vmEntries: c?.vmEntries,
     kb: v.file ? statSync(v.file).size / 1024 : undefined,
@@ -228,28 +248,55 @@ const rows: Row[] = variants.map((v, i) => {
   };
 });
 
+const TITLES: Record<Path, string> = {
+  direct: "direct_response route (Envoy answers itself; service-metrics.yaml listener, config {})",
+  proxied: "proxied to a loopback listener of the same Envoy (service-metrics.yaml routes, config {})",
+  "proxied, resilience.yaml": "proxied, envoy-configs/resilience.yaml as shipped (Host: inventory)",
+};
 console.log(`\nWhat the filters cost: Envoy 1.40 --concurrency 1 on core 0, wrk -t1 on core 1; ${ROUNDS} interleaved rounds of ` +
-  `${SECONDS} s at ${CONNECTIONS} connections + ${LATENCY_SECONDS} s at 1 connection per variant; medians, ±: half the range over rounds.`);
-console.log(`"CPU us/req": Envoy's CPU time (all threads) per request served; "added": over no filter, same round; ` +
-  `"x floor": added / the empty Wasm filter's added; p50/p99: added latency at 1 connection; calls/entries: per request in the emulator.`);
-for (const path of ["direct", "proxied", "proxied, resilience.yaml"] as Path[]) {
-  console.log(`\n### ${path === "direct" ? "direct_response route (Envoy answers itself)" : path === "proxied" ? "proxied to a loopback listener (service-metrics.yaml routes, config {})" : "proxied, envoy-configs/resilience.yaml as shipped (Host: inventory)"}\n`);
+  `${SECONDS} s at ${CONNECTIONS} connections, then ${LATENCY_SECONDS} s at 1 connection, per variant; medians, ±: half the range over rounds.`);
+console.log(`CPU us/req: Envoy's CPU time (all threads) per request served. added: over no filter, same round. x floor: added / the empty ` +
+  `Wasm filter's added, same round. p50/p99 +us: added latency at 1 connection. host calls, VM entries: per request in the emulator.`);
+for (const path of Object.keys(TITLES) as Path[]) {
+  console.log(`\n### ${TITLES[path]}\n`);
   console.log("| variant | req/s | x no filter | CPU us/req | added us | x floor | p50 +us | p99 +us | host calls | VM entries | KB |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows.filter((r) => r.path === path)) {
-    const isBase = variants.find((v) => v.path === path && v.name === r.name)!.base === r.name;
-    console.log(`| ${r.name} | ${f(r.rps, 0)} | ${f(r.xNoFilter, 2)} | ${pm(r.cpuUs, 2)} | ${isBase ? "-" : pm(r.addedUs)} | ` +
-      `${isBase || r.name.startsWith("empty") ? "-" : f(r.xFloor, 1)} | ${isBase ? "-" : f(r.p50AddedUs)} | ${isBase ? "-" : f(r.p99AddedUs)} | ` +
-      `${r.hostCalls === undefined ? "-" : f(r.hostCalls, 1)} | ${r.vmEntries === undefined ? "-" : f(r.vmEntries, 1)} | ${r.kb === undefined ? "-" : f(r.kb, 1)} |`);
+    const na = (x: string) => (r.isBase ? "-" : x);
+    console.log(`| ${r.name} | ${f(r.rps, 0)} | ${f(r.xNoFilter, 2)} | ${pm(r.cpuUs, 2)} | ${na(pm(r.addedUs))} | ` +
+      `${na(r.name === FLOOR ? "1" : f(r.xFloor, 1))} | ${na(f(r.p50AddedUs))} | ${na(f(r.p99AddedUs))} | ` +
+      `${f(r.hostCalls, 1)} | ${f(r.vmEntries, 1)} | ${f(r.kb, 1)} |`);
   }
 }
-const lowUtil = rows.filter((r) => r.utilisation < 0.85);
-console.log(`\nEnvoy's core was busy ${f(Math.min(...rows.map((r) => r.utilisation)) * 100, 0)}% to ${f(Math.max(...rows.map((r) => r.utilisation)) * 100, 0)}% ` +
-  `of each load run${lowUtil.length ? ` (below 85% for ${lowUtil.length} variants: their req/s is bound by wrk or by other load, CPU us/req still holds)` : ""}.`);
-console.log(`Go: ${go.sdkVersion}, ${go.goVersion}, ${go.command}. Lua: Envoy's envoy.filters.http.lua (LuaJIT), bench/lua/*.lua.`);
-console.log(`Host calls and VM entries by call, per request (emulator): ${[...counts].map(([k, c]) => `\n  ${k}: ${JSON.stringify(c.byName)}`).join("")}`);
+
+// Where the microseconds go: the floor, then host calls and extra VM entries at a per-call cost fitted over this
+// project's modules in this run, then what is left (the module's own work: parsing, allocation, GC, logic).
+const points: Array<CostPoint & { row: Row }> = rows
+  .filter((r, i) => variants[i]!.ours && r.hostCalls !== undefined)
+  .map((r) => {
+    const floor = rows[floorOf(r.path)]!;
+    return { row: r, aboveFloorUs: r.addedUs.median - floor.addedUs.median, hostCalls: r.hostCalls!, extraVmEntries: r.vmEntries! - floor.vmEntries! };
+  });
+const fit = fitCallCosts(points);
+console.log(`\n### Where the microseconds go (estimate: one host call ~${f(fit.hostCallUs, 2)} us, one VM entry beyond the floor's ` +
+  `~${f(fit.vmEntryUs, 2)} us, least squares over the ${points.length} module rows above; the rest is the module's own work)\n`);
+console.log("| module | path | added us | floor | host calls | extra VM entries | the rest |");
+console.log("|---|---|---|---|---|---|---|");
+for (const p of points) {
+  const calls = p.hostCalls * fit.hostCallUs, entries = p.extraVmEntries * fit.vmEntryUs;
+  console.log(`| ${p.row.name} | ${p.row.path} | ${f(p.row.addedUs.median)} | ${f(p.row.addedUs.median - p.aboveFloorUs)} | ` +
+    `${f(p.hostCalls, 0)} = ${f(calls)} | ${f(p.extraVmEntries, 0)} = ${f(entries)} | ${f(p.aboveFloorUs - calls - entries)} |`);
+}
+
+const util = rows.map((r) => r.utilisation);
+const lowUtil = rows.filter((r) => r.utilisation < 0.85).length;
+console.log(`\nEnvoy's core was busy ${f(Math.min(...util) * 100, 0)}% to ${f(Math.max(...util) * 100, 0)}% of each load run` +
+  (lowUtil ? `; below 85% for ${lowUtil} variants, whose req/s is then bound by wrk or by other load (CPU us/req still holds).` : "."));
+console.log(`Go: ${go.sdkVersion} built by ${go.goVersion}: ${go.command}. Lua: envoy.filters.http.lua (LuaJIT), bench/lua/*.lua.`);
+console.log(`Per request by call (emulator; "vm:" = an entry into the module):${[...counts].map(([k, c]) => `\n  ${k}: ${JSON.stringify(c.byName)}`).join("")}`);
 console.log(`\n${((Date.now() - t0) / 1000).toFixed(0)} s in all.`);
 if (jsonOut) {
   mkdirSync(dirname(jsonOut), { recursive: true });
-  writeFileSync(jsonOut, JSON.stringify({ when: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, go, rows, samples: variants.map((v, i) => ({ path: v.path, name: v.name, ...samples[i] })) }, null, 1));
+  const raw = variants.map((v, i) => ({ path: v.path, name: v.name, ...samples[i] }));
+  writeFileSync(jsonOut, JSON.stringify({ when: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, go, fit, rows, raw }, null, 1));
 }

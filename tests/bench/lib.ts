@@ -267,3 +267,40 @@ export async function countPerRequest(wasm: string, rootId: string, config: stri
     Object.entries(c).reduce((total, [k, x]) => ((byName[prefix + k] = x / n), total + x / n), 0);
   return { hostCalls: sum(host.hostCallCount, ""), vmEntries: sum(host.moduleCallCount, "vm:"), byName };
 }
+
+/** Per round, a[r] - b[r]: a difference taken within each round, before any median (rounds are paired). */
+export function paired(a: number[], b: number[]): number[] {
+  return a.map((x, r) => x - b[r]!);
+}
+
+/** Per round, a[r] / b[r]. */
+export function pairedRatio(a: number[], b: number[]): number[] {
+  return a.map((x, r) => x / b[r]!);
+}
+
+/** One module's measured cost above the floor, and what it does more than the floor per request. */
+export interface CostPoint {
+  /** Added us over no filter, minus the floor's added us (same path). */
+  aboveFloorUs: number;
+  hostCalls: number;
+  /** VM entries beyond the floor's. */
+  extraVmEntries: number;
+}
+
+/**
+ * Least squares, no intercept: aboveFloorUs ~ hostCall * hostCalls + vmEntry * extraVmEntries. An estimate of what one
+ * host call and one extra VM entry cost in Envoy, read from modules that make different numbers of each.
+ */
+export function fitCallCosts(points: CostPoint[]): { hostCallUs: number; vmEntryUs: number } {
+  let xx = 0, xy = 0, yy = 0, xt = 0, yt = 0;
+  for (const p of points) {
+    xx += p.hostCalls * p.hostCalls;
+    xy += p.hostCalls * p.extraVmEntries;
+    yy += p.extraVmEntries * p.extraVmEntries;
+    xt += p.hostCalls * p.aboveFloorUs;
+    yt += p.extraVmEntries * p.aboveFloorUs;
+  }
+  const det = xx * yy - xy * xy;
+  if (Math.abs(det) < 1e-9) return { hostCallUs: NaN, vmEntryUs: NaN };
+  return { hostCallUs: (xt * yy - yt * xy) / det, vmEntryUs: (yt * xx - xt * xy) / det };
+}

@@ -5,13 +5,12 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadBootstrap, request, startUpstream, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
-import { DEFAULT_BENCH, emptyWasm, hcm, loopbackUpstream, median, startPinnedEnvoy } from "./lib.js";
+import { DEFAULT_BENCH, emptyWasm, hcm, loopbackUpstream, median, runWrk, startPinnedEnvoy } from "./lib.js";
 
 const FILTER = "envoy-configs/outlier-breaker.yaml";
 const BASELINE = "envoy-configs/outlier-breaker-baseline.yaml";
 const DIRECT = "envoy-configs/outlier-breaker-direct-response.yaml";
 const DAY_MS = 86_400_000;
-/** Port of the loopback "upstream" listener added for the proxied variants (the harness moves it with the cluster). */
 
 interface Variant {
   name: string;
@@ -34,7 +33,6 @@ function withFilterOf(cfg: Bootstrap, filterCfg: Bootstrap): void {
 /** A proxied request without an outside upstream: service-a answered by a loopback listener of the same Envoy. */
 const toLoopback = (cfg: Bootstrap) => loopbackUpstream(cfg, ["service-a"]);
 
-/** wrk adds its own Host header unless one spelled exactly "Host" is given: a lower-case one would make two. */
 /**
  * The floor of answering from Wasm: a module on the same binding whose only work is the same local reply (no clock,
  * no shared data, no metric). Built into build/out/ (ignored by git) with the project's release settings.
@@ -68,18 +66,6 @@ registerFilter("outlier-breaker", (r: ConfigReader): Stage | null => new ReplySt
   return out;
 }
 
-function wrk(url: string, seconds: number, connections: number): { rps: number; p50us: number; requests: number; non2xx: number } {
-  const r = spawnSync("taskset", ["-c", "1", "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-H", "Host: service-a", url], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
-  const p50 = /50%\s+([\d.]+)(us|ms|s)/.exec(r.stdout);
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]),
-    p50us: p50 ? Number(p50[1]) * { us: 1, ms: 1000, s: 1e6 }[p50[2] as "us" | "ms" | "s"] : NaN,
-    requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1]),
-    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0),
-  };
-}
-
 async function run(title: string, variants: Variant[]): Promise<void> {
   const { rounds, seconds, connections } = DEFAULT_BENCH;
   const envoys: Envoy[] = [];
@@ -93,7 +79,7 @@ async function run(title: string, variants: Variant[]): Promise<void> {
     const p50: number[][] = variants.map(() => []);
     for (let round = -1; round < rounds; round++) {
       variants.forEach((v, i) => {
-        const r = wrk(envoys[i]!.url(), round < 0 ? 1 : seconds, connections);
+        const r = runWrk(envoys[i]!.url(), connections, round < 0 ? 1 : seconds, ["-H", "Host: service-a"]);
         const wrong = v.status === 200 ? r.non2xx : r.requests - r.non2xx;
         if (wrong !== 0) throw new Error(`${v.name}: ${wrong} of ${r.requests} responses were not ${v.status}`);
         if (round < 0) return; // warm-up
