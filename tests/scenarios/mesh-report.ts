@@ -31,7 +31,9 @@ export interface CanaryFigures {
   errorsBeganMs?: number;
   /** Attempts that reached the canary from its first error on. */
   hitsAfterErrors: number;
-  /** From its first error to its last hit, when its traffic stopped (no hit in the run's last second); else undefined. */
+  /** Checkout's client requests that failed from the canary's first error on. */
+  checkoutFailuresAfter: number;
+  /** From its first error to its last hit, when it was rolled back (its weight went to 0); else undefined. */
   rollbackMs?: number;
   /** Its weight at the end (the module's gauge, or the route's fixed weight). */
   weightAtEnd: number;
@@ -75,10 +77,10 @@ export function summarize(run: RunData): Summary {
   const firstError = canaryHits.find((h) => h.status >= 500);
   const after = firstError ? canaryHits.filter((h) => h.tMs >= firstError.tMs) : [];
   const lastHit = canaryHits.at(-1)?.tMs ?? 0;
-  const endMs = run.seconds * 1000;
   const canary: CanaryFigures = {
     errorsBeganMs: firstError?.tMs, hitsAfterErrors: after.length,
-    rollbackMs: firstError && endMs - lastHit > 1000 ? lastHit - firstError.tMs : undefined,
+    checkoutFailuresAfter: firstError ? run.client.filter((c) => c.service === "checkout" && c.doneMs >= firstError.tMs && !(c.status >= 200 && c.status < 300)).length : 0,
+    rollbackMs: firstError && last.canaryWeight === 0 ? lastHit - firstError.tMs : undefined,
     weightAtEnd: last.canaryWeight, opens: last.opens[CANARY],
   };
   const opened: Summary["opened"] = {};
@@ -130,8 +132,9 @@ export function formatSummary(s: Summary): string {
     ...s.rows.map((r) =>
       `| ${r.service} | ${r.requests} | ${pct(r.success)} | ${r.attempts} | ${r.attemptsPerRequest.toFixed(2)} | ${r.retries} / ${r.retryLimit.toFixed(0)} | ${s.policy === "naive" ? "- (none)" : r.opens} | ${r.p50ms.toFixed(0)} | ${r.p99ms.toFixed(0)} | ${r.slaMs} |`),
     "",
-    `canary (${CANARY}): errors began at ${secs(s.canary.errorsBeganMs)}; ${s.canary.hitsAfterErrors} attempts reached it after; ` +
-      (s.canary.rollbackMs === undefined ? "never rolled back" : `rolled back ${secs(s.canary.rollbackMs)} after its first error`) +
+    `canary (${CANARY}): errors began at ${secs(s.canary.errorsBeganMs)}; after that ${s.canary.hitsAfterErrors} attempts reached it and ` +
+      `${s.canary.checkoutFailuresAfter} checkout requests failed; ` +
+      (s.canary.rollbackMs === undefined ? "never rolled back" : `rolled back: its last request ${secs(s.canary.rollbackMs)} after its first error`) +
       `; weight at the end ${s.canary.weightAtEnd}%; its breaker opened ${s.canary.opens} times`,
     "",
     ...s.verdict.map((v) => `${v.pass ? "PASS" : "FAIL"}  ${v.criterion}: ${v.figure}`),
