@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the tests and benchmarks use, when they are missing:
 # promtool and the prometheus server (prometheus: the metrics scrape, alert rules, the observability e2e), wrk and h2load
-# (load), wasm-objdump (wabt), openssl (npm run certs: the mTLS test certificates).
+# (load), wasm-objdump (wabt), openssl (npm run certs: the mTLS test certificates), chromium (headless: the demo
+# report's render test, tests/e2e/mesh-demo.test.ts).
 # Needs root (or sudo) and apt; prints what it would need otherwise and fails.
 set -euo pipefail
 
-declare -A PKG=( [promtool]=prometheus [openssl]=openssl [wrk]=wrk [h2load]=nghttp2-client [wasm-objdump]=wabt )
+declare -A PKG=( [promtool]=prometheus [openssl]=openssl [wrk]=wrk [h2load]=nghttp2-client [wasm-objdump]=wabt [chromium]=chromium )
 missing=()
 for tool in "${!PKG[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PKG[$tool]}")
