@@ -143,6 +143,29 @@ for (const mode of await envoyModes()) {
       }, { timeoutMs: 15_000, intervalMs: 250 });
     });
 
+    test("the buckets come from the bootstrap's histogram_bucket_settings (its matcher finds the filter's series)", async () => {
+      // A second Envoy whose settings name other boundaries: the series follow them, so the shipped ones are in force.
+      const other = await startEnvoy({
+        config: CONFIG, wasm: WASM, clusters: { app }, concurrency: 1, mode, mounts: [dir],
+        mutate: (cfg) => {
+          useCerts(cfg, dir);
+          (cfg as any).stats_flush_interval = "1s";
+          (cfg as any).stats_config.histogram_bucket_settings[0].buckets = [7, 70, 700];
+        },
+      });
+      try {
+        await request(other.url("inbound") + "/ok", { headers: { host: "reviews" } });
+        const les = await waitFor("the bytes histogram published with the mutated buckets", async () => {
+          const s = await other.promSeries();
+          const found = [...new Set(selectSeries(s, "istio_request_bytes_bucket", { reporter: "destination" }).map((x) => x.labels.le))];
+          return found.length > 0 ? found : notYet(found);
+        }, { timeoutMs: 15_000, intervalMs: 250 });
+        assert.deepEqual(les, ["7", "70", "700", "+Inf"]);
+      } finally {
+        await other.stop();
+      }
+    });
+
     test("Istio's dashboard queries return data of the expected shape from a real Prometheus", async () => {
       prom = await startPrometheus({ targets: [new URL(envoy.adminUrl).host] });
       // Steady traffic for the rates: mTLS through the sidecar and plaintext straight in, 200, 404 and 503 answers.
