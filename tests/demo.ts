@@ -2,10 +2,11 @@
 // behind a sidecar, real Envoys on 127.0.0.1, take an open-loop spike three times: naive mesh defaults, Envoy's native
 // best practice, and this bundle. Prints one table per run, the verdict on the user's three criteria, the path of the
 // HTML report (charts), and the timeouts recommended from the bundle run's measured latency.
-// DEMO_SHORT=1 runs the suite's shortened schedule.
+// DEMO_SHORT=1 runs the suite's shortened schedule; DEMO_SCREENSHOT=<png> also saves the bundle run's charts.
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { closeHttp, projectRoot } from "./harness/index.js";
+import { inspectReport } from "./scenarios/mesh-browser.js";
 import { DEFAULT_TIMING, SHORT_TIMING, describeScenario, runAllPolicies } from "./scenarios/mesh.js";
 import { formatSummary, summarize, writeReport } from "./scenarios/mesh-report.js";
 import { formatConfig, formatTable, recommend } from "./scenarios/recommend-timeouts.js";
@@ -31,6 +32,12 @@ mkdirSync(dir, { recursive: true });
 const report = resolve(dir, "mesh-report.html");
 writeReport(report, runs, summaries, scenario);
 console.log(`Report (charts per run, offline): ${report}`);
+// DEMO_SCREENSHOT=docs/report.png: the bundle run's section as headless Chromium renders it (the README's picture).
+if (process.env.DEMO_SCREENSHOT) {
+  const shot = resolve(process.env.DEMO_SCREENSHOT);
+  const r = await inspectReport(report, { screenshot: shot, screenshotOf: "#bundle" });
+  console.log(`Screenshot: ${shot} (${r.painted} of ${r.canvases} charts painted, ${r.errors.length} console errors)`);
+}
 console.log(`Three runs in ${((Date.now() - t0) / 1000).toFixed(0)} s.`);
 
 const recs = recommend(runs.find((r) => r.policy === "bundle")!.final);

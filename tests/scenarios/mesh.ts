@@ -383,7 +383,8 @@ export async function runMesh(policy: Policy, opts: RunOptions = {}): Promise<Ru
 /** The scenario in one sentence, for the tables and the report. */
 export function describeScenario(t: Timing): string {
   const [base, spike, after] = phasesOf(t);
-  return `Open-loop load through a gateway to five services each behind a sidecar (${CLUSTERS.length + 1} Envoys, 127.0.0.1): ` +
+  // One Envoy per cluster's sidecar (down has none: its pod is gone) plus the gateway.
+  return `Open-loop load through a gateway to five services each behind a sidecar (${CLUSTERS.length} Envoys, 127.0.0.1): ` +
     `${base.rps} req/s for ${base.seconds} s, a 10x spike of ${spike.rps} req/s for ${spike.seconds} s, ${after.rps} req/s for ${after.seconds} s, ` +
     `spread evenly over ${SERVICES.join(", ")}. During the spike flaky fails about 50%, slow climbs past its SLA, the ${CANARY} ` +
     `(${CANARY_WEIGHT}% of checkout) fails 30% of its requests; down refuses connections throughout. ` +
