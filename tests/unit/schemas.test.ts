@@ -15,7 +15,6 @@ import { casesFor, FILTERS, MODULES, refusal, shippedConfig, type Json } from ".
 import { CONTRADICTIONS, SCHEMAS, type Kind } from "./bad-configs/schemas.js";
 // @ts-expect-error: plain ES module without types
 import { CLI_ONLY, outputs } from "../../build/schemas.mjs";
-// @ts-expect-error: plain ES module without types
 import { configurationsIn } from "../../cli/validate.mjs";
 
 const RANDOM_PER_MODULE = 600;
