@@ -16,4 +16,10 @@ export interface Verdict {
   version: string | undefined;
 }
 export declare function configurationsIn(fileName: string, text: string, module: string): FoundConfiguration[];
-export declare function validate(emulator: typeof import("../dist/emulator/index.js"), wasm: string | import("../dist/emulator/index.js").CompiledModule, module: string, text: string, rootId?: string): Verdict;
+/** What validate() uses of the emulator: the package's `envoy-resilience-filters/emulator` (or the repo's tests/emulator). */
+export interface EmulatorApi {
+  Host: new () => unknown;
+  LogLevel: { Critical: number };
+  compileModule(source: string | Uint8Array): unknown;
+}
+export declare function validate(emulator: EmulatorApi, wasm: unknown, module: string, text: string, rootId?: string): Verdict;
