@@ -102,6 +102,33 @@ try {
   const line = 'retry-budget: field "retryRatio": expected a number between 0 and 10, got 99';
   check(refused.includes(`\n  ${line}\n`), "the CLI prints the module's critical line", refused);
 
+  // The exports map: module paths resolve (require and import), and the types type-check a consumer's code.
+  const resolved = run("resolve a module, a schema and the bootstraps through the exports map", process.execPath, ["--input-type=module", "-e", `
+    import { createRequire } from "node:module";
+    import { modulePath, schemaPath, VERSION } from "${pkg.name}";
+    const require = createRequire(process.cwd() + "/");
+    const paths = [require.resolve("${pkg.name}/modules/resilience.wasm"), import.meta.resolve("${pkg.name}/schemas/deadline.schema.json"),
+      require.resolve("${pkg.name}/envoy-configs/sidecar.yaml"), modulePath("resilience"), schemaPath("deadline"), VERSION];
+    console.log(JSON.stringify(paths));`], { cwd: proj });
+  const [viaRequire, , , viaApi, , version] = JSON.parse(resolved);
+  check(viaRequire === viaApi && viaRequire.startsWith(installed) && version === pkg.version, "require.resolve and modulePath agree, inside the install", resolved);
+  writeFileSync(join(proj, "types-check.ts"), `
+import type { ResilienceConfig, RetryBudgetConfig } from "${pkg.name}";
+import { modulePath } from "${pkg.name}";
+import { compileModule, Host } from "${pkg.name}/emulator";
+import { startEnvoy } from "${pkg.name}/harness";
+import { validate } from "${pkg.name}/validate";
+const budget: RetryBudgetConfig = { retryRatio: 0.2, retryOn: "5xx", destinationKey: "cluster" };
+const combined: ResilienceConfig = { filters: ["deadline", "retry-budget"], deadline: { reporter: "gateway" }, "retry-budget": budget };
+// @ts-expect-error: not a key of the configuration
+const misspelt: RetryBudgetConfig = { retryRatioo: 1 };
+// @ts-expect-error: not one of the values
+const wrong: ResilienceConfig = { deadline: { incoming: "always" } };
+export const used = [combined, misspelt, wrong, startEnvoy, validate(await import("${pkg.name}/emulator"), compileModule(modulePath("deadline")), "deadline", "{}"), new Host()];
+`);
+  run("type-check a consumer against the installed types (tsc, NodeNext)", join(root, "node_modules", ".bin", "tsc"),
+    ["--noEmit", "--strict", "--skipLibCheck", "--target", "ES2022", "--module", "NodeNext", "--moduleResolution", "NodeNext", "types-check.ts"], { cwd: proj });
+
   // 4. The example: compiled against the installed binding, tested in the installed emulator and in a real Envoy.
   run("compile the SDK example with asc from node_modules", "npm", ["run", "--silent", "build"], { cwd: proj });
   const envoy = resolveEnvoyBinary();
