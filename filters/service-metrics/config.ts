@@ -38,6 +38,8 @@ export class ServiceMetricsConfig {
   serviceDomain: string = "cluster.local";
   /** Istio naming: distinct certificate identities (source/destination_principal values) admitted across workers. */
   maxPrincipals: i32 = 100;
+  /** Istio naming, client side: judge the upstream connection's TLS (true) or say "unknown" as Istio's proxies do (false). */
+  observeClientPolicy: bool = false;
 
   get inbound(): bool { return this.reporter == "inbound"; }
 }
@@ -47,6 +49,7 @@ const ISTIO_KEYS: string[] = [
   "sourceWorkload", "sourceNamespace", "sourceApp", "sourceVersion", "sourceCanonicalService", "sourceCanonicalRevision", "sourceCluster",
   "destinationWorkload", "destinationNamespace", "destinationApp", "destinationVersion", "destinationCanonicalService",
   "destinationCanonicalRevision", "destinationCluster", "serviceNamespace", "serviceDomain", "maxPrincipals",
+  "clientSecurityPolicy",
 ];
 
 function checkIstioKeys(r: ConfigReader, c: ServiceMetricsConfig): void {
@@ -84,6 +87,7 @@ export function parseConfig(r: ConfigReader): ServiceMetricsConfig | null {
   c.serviceNamespace = r.string("serviceNamespace", c.serviceNamespace);
   c.serviceDomain = r.string("serviceDomain", c.serviceDomain);
   c.maxPrincipals = <i32>r.u32("maxPrincipals", 100, 1, 10000);
+  c.observeClientPolicy = r.oneOf("clientSecurityPolicy", "unknown", ["unknown", "observed"]) == "observed";
   checkIstioKeys(r, c);
   r.done();
   return r.error === null ? c : null;

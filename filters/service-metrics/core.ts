@@ -76,9 +76,12 @@ export const POLICY_MUTUAL_TLS = "mutual_tls";
 export const POLICY_NONE = "none";
 export const POLICY_UNKNOWN = "unknown";
 
-/** The server side's policy: mutual TLS when both ends of the downstream connection presented a URI SAN, as Istio decides. */
-export function securityPolicy(inbound: bool, peerSan: string, localSan: string): string {
-  if (!inbound) return POLICY_UNKNOWN;
+/**
+ * `connection_security_policy`: mutual TLS when both ends of the connection presented a URI SAN, as Istio decides on the
+ * server side; on the client side Istio says `unknown`, unless `observed` asks to judge the upstream connection the same way.
+ */
+export function securityPolicy(inbound: bool, observed: bool, peerSan: string, localSan: string): string {
+  if (!inbound && !observed) return POLICY_UNKNOWN;
   return peerSan.length > 0 && localSan.length > 0 ? POLICY_MUTUAL_TLS : POLICY_NONE;
 }
 

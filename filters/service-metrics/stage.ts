@@ -258,7 +258,7 @@ class ServiceMetricsStream extends StageStream {
     const inbound = stage.config.inbound;
     const peerSan = view.stringProperty(inbound ? P_DOWNSTREAM_PEER_URI_SAN : P_UPSTREAM_PEER_URI_SAN);
     const localSan = view.stringProperty(inbound ? P_DOWNSTREAM_LOCAL_URI_SAN : P_UPSTREAM_LOCAL_URI_SAN);
-    const policy = securityPolicy(inbound, peerSan, localSan);
+    const policy = securityPolicy(inbound, stage.config.observeClientPolicy, peerSan, localSan);
     const series = s.connection(stage.principalLabel(peerSan), stage.principalLabel(localSan), policy, this.grpc);
     const grpcStatus = this.grpc ? grpcStatusIndex(true, view.intProperty(P_GRPC_STATUS, -1)) : 0;
     series.requestCounter(codeKey(code), flagIndex(flags), grpcStatus).inc();

@@ -59,6 +59,8 @@ const only = (label: string, value: string) => (rows: PromSample[]) =>
 
 const incoming = (policy: string) => `reporter="destination", connection_security_policy${policy}, destination_service=~"$service"`;
 const outgoing = `reporter="source", source_workload=~"$srcwl", source_workload_namespace=~"$namespace", destination_principal=~"spiffe.*"`;
+/** The workload dashboard's other outbound mTLS split: on the client side's policy (clientSecurityPolicy "observed"). */
+const outgoingPolicy = `reporter="source", connection_security_policy="mutual_tls", source_workload=~"$srcwl", source_workload_namespace=~"$namespace"`;
 const quantiles = (h: string, filter: string, by: string, panels: string, legend: string): DashboardQuery[] =>
   [0.5, 0.9, 0.99].map((q) => ({
     panels: `${panels} (P${q * 100})`, legend, check: positive,
@@ -154,5 +156,10 @@ export const dashboardQueries: DashboardQuery[] = [
     legend: "{{ destination_service }} (mTLS)",
     expr: `sum(irate(istio_requests_total{${outgoing}, response_code!~"5.*"}[1m])) by (destination_service) / sum(irate(istio_requests_total{${outgoing}}[1m])) by (destination_service)` },
   ...["istio_request_duration_milliseconds", "istio_request_bytes", "istio_response_bytes"].flatMap((h) =>
-    quantiles(h, outgoing, "destination_service, ", `Workload: Outbound ${h.replace("istio_", "")} By Destination Service (mTLS)`, "{{ destination_service }}")),
+    quantiles(h, outgoing, "destination_service, ", `Workload: Outbound ${h.replace("istio_", "")} By Destination Service (mTLS identity)`, "{{ destination_service }}")),
+  { panels: "Workload: Outbound Services, Outgoing Success Rate (non-5xx responses) By Destination (mTLS policy)", check: successShare,
+    legend: "{{ destination_service }} (mTLS)",
+    expr: `sum(irate(istio_requests_total{${outgoingPolicy}, response_code!~"5.*"}[1m])) by (destination_service) / sum(irate(istio_requests_total{${outgoingPolicy}}[1m])) by (destination_service)` },
+  ...["istio_request_duration_milliseconds", "istio_request_bytes", "istio_response_bytes"].flatMap((h) =>
+    quantiles(h, outgoingPolicy, "destination_service, ", `Workload: Outbound ${h.replace("istio_", "")} By Destination (mTLS policy)`, "{{ destination_service }}")),
 ];

@@ -81,13 +81,13 @@ for (const mode of await envoyModes()) {
         destination_canonical_service: "reviews", destination_canonical_revision: "v1", destination_cluster: "Kubernetes",
         destination_workload_namespace: "default", request_protocol: "http",
       };
-      // Client side: its own identity (the certificate it presented) and the server's (the one it verified); Istio
-      // leaves the policy "unknown" there.
+      // Client side: its own identity (the certificate it presented) and the server's (the one it verified); the
+      // shipped config judges the upstream connection (clientSecurityPolicy "observed"; Istio's proxies say "unknown").
       const source = {
         ...common, reporter: "source", source_workload: "productpage-v1", source_workload_namespace: "default",
         source_app: "productpage", source_version: "v1", source_canonical_service: "productpage",
         source_canonical_revision: "v1", source_cluster: "Kubernetes", source_principal: PRINCIPAL_A,
-        destination_principal: PRINCIPAL_B, connection_security_policy: "unknown",
+        destination_principal: PRINCIPAL_B, connection_security_policy: "mutual_tls",
       };
       // Server side over mTLS: the caller's identity and namespace from its certificate.
       const mtls = {

@@ -98,6 +98,14 @@ describe("service-metrics Istio naming in two emulated workers", () => {
     })), 1n);
   });
 
+  test("clientSecurityPolicy observed: the client side judges its upstream connection as the server side does", () => {
+    const { host, vms } = start({ reporter: "outbound", clientSecurityPolicy: "observed" });
+    send(vms[0]!, "reviews", 200, { "upstream.uri_san_local_certificate": A, "upstream.uri_san_peer_certificate": B });
+    send(vms[1]!, "reviews", 200);
+    assert.equal(host.counter(find(host, MetricType.Counter, "istio_requests_total", { reporter: "source", connection_security_policy: "mutual_tls", destination_principal: B })), 1n);
+    assert.equal(host.counter(find(host, MetricType.Counter, "istio_requests_total", { reporter: "source", connection_security_policy: "none", destination_principal: "unknown" })), 1n);
+  });
+
   test("gRPC requests: request_protocol grpc and the bounded grpc_response_status", () => {
     const { host, vms } = start({});
     const grpc = { "content-type": "application/grpc+proto" };

@@ -136,10 +136,21 @@ describe("service-metrics Istio label values", () => {
   });
 
   it("calls a connection mutual TLS only on the server side and only when both ends proved an identity", () => {
-    expect(securityPolicy(true, "spiffe://a", "spiffe://b")).toBe("mutual_tls");
-    expect(securityPolicy(true, "", "spiffe://b")).toBe("none");
-    expect(securityPolicy(true, "", "")).toBe("none");
-    expect(securityPolicy(false, "spiffe://a", "spiffe://b")).toBe("unknown");
+    expect(securityPolicy(true, false, "spiffe://a", "spiffe://b")).toBe("mutual_tls");
+    expect(securityPolicy(true, false, "", "spiffe://b")).toBe("none");
+    expect(securityPolicy(true, false, "", "")).toBe("none");
+    expect(securityPolicy(false, false, "spiffe://a", "spiffe://b")).toBe("unknown");
+  });
+
+  it("judges the client side's upstream connection only when asked to", () => {
+    expect(securityPolicy(false, true, "spiffe://b", "spiffe://a")).toBe("mutual_tls");
+    expect(securityPolicy(false, true, "", "")).toBe("none");
+    const r = parse('{"naming":"istio","clientSecurityPolicy":"observed"}');
+    expect(parseConfig(r)!.observeClientPolicy).toBe(true);
+    expect(parseConfig(parse('{"naming":"istio"}'))!.observeClientPolicy).toBe(false);
+    const bad = parse('{"naming":"istio","clientSecurityPolicy":"mtls"}');
+    expect(parseConfig(bad)).toBeNull();
+    expect(bad.error!.includes('field "clientSecurityPolicy"')).toBe(true, bad.error!);
   });
 
   it("reads the namespace of a SPIFFE identity", () => {
