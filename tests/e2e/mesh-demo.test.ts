@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { closeHttp, envoyModes } from "../harness/index.js";
+import { closeHttp, envoyModes, selectSeries } from "../harness/index.js";
 import { inspectReport } from "../scenarios/mesh-browser.js";
 import { CANARY, CLUSTERS, FAILING, SERVICES, SHORT_TIMING, SLA_MS, describeScenario, phasesOf, runAllPolicies, type Policy, type RunData } from "../scenarios/mesh.js";
 import { formatSummary, summarize, writeReport, type Summary } from "../scenarios/mesh-report.js";
@@ -40,6 +40,28 @@ for (const mode of await envoyModes()) {
         }
         assert.ok(r.samples.length >= 10, `${r.policy}: ${r.samples.length} samples of the gateway's stats`);
       }
+    });
+
+    test("the bundle's gateway module counted every request per service; the other runs ran without it", () => {
+      const bundle = runs.find((r) => r.policy === "bundle")!;
+      for (const s of SERVICES) {
+        const counted = [s, ...(s === "checkout" ? [CANARY] : [])].reduce((n, c) =>
+          n + selectSeries(bundle.final, "resilience_requests_total", { reporter: "outbound", destination_service: c }).reduce((m, x) => m + x.value, 0), 0);
+        assert.equal(counted, planned, `service-metrics counted ${s}'s requests`);
+      }
+      for (const r of runs.filter((x) => x.policy !== "bundle")) {
+        assert.deepEqual([...new Set(r.final.filter((x) => x.name.startsWith("resilience_")).map((x) => x.name))], [], `${r.policy}: module series`);
+      }
+    });
+
+    test("bundle: retries stay under the limit and every service's p99 inside its SLA (the failing ones fail fast)", () => {
+      const [retries, , latency] = by.bundle.verdict;
+      assert.ok(retries.pass, retries.figure);
+      assert.ok(latency.pass, latency.figure);
+      // Down is hardly tried: its breaker answers instead (the naive run tries it about three times per request).
+      const down = by.bundle.rows.find((x) => x.service === "down")!;
+      assert.ok(down.attempts <= 10 * by.bundle.seconds + 10, `down: ${down.attempts} connection attempts in ${by.bundle.seconds.toFixed(1)} s`);
+      assert.equal(down.ok, 0, "down never answered");
     });
 
     test("bundle: flaky gets at most 1.25 upstream attempts per client request", () => {

@@ -240,13 +240,14 @@ async function startMesh(policy: Policy, clock: Clock, log: HitLog, mode?: Envoy
   for (const [k, v] of Object.entries(started)) up[k] = await v;
   const wasm = policy === "bundle" ? { resilience: "build/resilience.wasm" } : undefined;
   const common = { concurrency: 1, mode, wasm, logLevel: "warning" as const };
-  const sidecars: Envoy[] = [];
+  const withSidecar = CLUSTERS.filter((c) => c !== "down");
+  // Started together (container mode pays a container start each); any that started are stopped if one fails.
+  const starting = await Promise.allSettled(withSidecar.map((c) =>
+    startEnvoy({ ...common, config: "envoy-configs/sidecar.yaml", clusters: { app: up[c] }, mutate: sidecarMutate(policy) })));
+  const sidecars = starting.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   try {
-    const withSidecar = CLUSTERS.filter((c) => c !== "down");
-    // One at a time: five Envoys compiling the module at once would starve the other sessions on 2 cores.
-    for (const c of withSidecar) {
-      sidecars.push(await startEnvoy({ ...common, config: "envoy-configs/sidecar.yaml", clusters: { app: up[c] }, mutate: sidecarMutate(policy) }));
-    }
+    const failed = starting.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     // `down`'s pod is gone: nothing listens on its address, so every connection is refused.
     const [downPort] = await freePorts(1);
     const targets: Record<string, number> = { down: downPort };
@@ -369,7 +370,13 @@ export async function runMesh(policy: Policy, opts: RunOptions = {}): Promise<Ru
     clearInterval(sampler);
     // The last sample after every answer: wait for the one in flight, then take it.
     await waitFor("the sampler to finish", () => (sampling ? notYet() : true), { timeoutMs: 5_000 });
-    const final = await scrape(mesh.gateway);
+    // The module's counters reach Envoy's stats on each worker's next sync: for the bundle, wait until service-metrics
+    // has counted every request the clients sent (so what is read below is complete).
+    const final = policy !== "bundle" ? await scrape(mesh.gateway) : await waitFor("the module to count every request", async () => {
+      const now = await scrape(mesh.gateway);
+      const counted = selectSeries(now, "resilience_requests_total", { reporter: "outbound" }).reduce((n, x) => n + x.value, 0);
+      return counted === client.length ? now : notYet(`${counted} of ${client.length}`);
+    }, { timeoutMs: 15_000 });
     samples.push(sampleOf(policy, Date.now() - clock.startMs, final));
     const hits: RunData["hits"] = {};
     for (const [c, l] of Object.entries(log)) hits[c] = l.map((h) => ({ tMs: h.at - clock.startMs, status: h.status }));
