@@ -5,7 +5,7 @@
 // Needs `node build/build.mjs` first; compiles dist/ (tsconfig.pkg.json) as `npm pack` does.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -15,6 +15,7 @@ import { casesFor, MODULES, shippedConfig } from "./bad-configs/corpus.js";
 import { configurationsIn, validate } from "../../cli/validate.mjs";
 
 const SAMPLE_PER_MODULE = 4;
+const VERSION = JSON.parse(readFileSync("package.json", "utf8")).version;
 const tmp = mkdtempSync(join(tmpdir(), "cli-test-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -70,6 +71,8 @@ describe("the CLI's verdict and line are Envoy's", () => {
         const envoy = envoySays(module, text, i);
         assert.equal(ours.accepted, envoy.accepted, `verdicts differ for ${text.slice(0, 200)}: Envoy ${JSON.stringify(envoy.lines)}`);
         assert.deepEqual(ours.errors, envoy.lines);
+        // The module announces the package's version (assembly/version.ts = package.json's, tests/unit/version.test.ts).
+        assert.equal(ours.version, VERSION);
       });
     });
   }
