@@ -341,6 +341,8 @@ const ISTIO_ONLY = {
   serviceNamespace: str("default", "Istio naming: the namespace that completes a short service name (naming \"istio\" only)."),
   serviceDomain: str("cluster.local", "Istio naming: the domain that completes a short service name (naming \"istio\" only)."),
   maxPrincipals: int(1, 10000, 100, "Istio naming: distinct peer identities labelled; more share one overflow value (naming \"istio\" only)."),
+  clientSecurityPolicy: oneOf(["unknown", "observed"], "unknown",
+    "Istio naming: connection_security_policy on the client side: \"unknown\" as Istio's proxies say, or \"observed\" from the upstream connection (naming \"istio\" only)."),
 };
 const SERVICE_METRICS = obj({
   ...destination("authority"),

@@ -252,6 +252,8 @@ export interface ServiceMetricsConfig {
   serviceDomain?: string | null;
   /** Istio naming: distinct peer identities labelled; more share one overflow value (naming "istio" only). Default: 100. */
   maxPrincipals?: number | null;
+  /** Istio naming: connection_security_policy on the client side: "unknown" as Istio's proxies say, or "observed" from the upstream connection (naming "istio" only). Default: "unknown". */
+  clientSecurityPolicy?: "unknown" | "observed" | null;
 }
 
 /** resilience (the combined module) plugin configuration: one section per filter (README.md, envoy-configs/resilience.yaml). */
