@@ -18,7 +18,7 @@ import {
 import { Counter, Histogram, taggedName } from "../../assembly/metrics";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
-import { ServiceMetricsConfig, Naming, FILTER_NAME, parseConfig } from "./config";
+import { ServiceMetricsConfig, Naming, FILTER_NAME, parseConfig, Workload } from "./config";
 import { SharedDirectory } from "../common/directory";
 import {
   OTHER, UNROUTED, codeKey, codeLabel, codeClass, flagIndex, FLAG_LABELS, istioReporter, securityPolicy,
@@ -81,6 +81,17 @@ class IstioLabels {
   names: string[] = [];
   values: string[] = [];
   add(name: string, value: string): void { this.names.push(name); this.values.push(value); }
+  /** One side's workload labels (`source_*` or `destination_*`). */
+  addWorkload(side: string, w: Workload, namespace: string, principal: string): void {
+    this.add(side + "_workload", w.name);
+    this.add(side + "_workload_namespace", namespace);
+    this.add(side + "_principal", principal);
+    this.add(side + "_app", w.app);
+    this.add(side + "_version", w.version);
+    this.add(side + "_canonical_service", w.canonicalService);
+    this.add(side + "_canonical_revision", w.canonicalRevision);
+    this.add(side + "_cluster", w.cluster);
+  }
 }
 
 /** Istio naming: istio_requests_total by code, flag and gRPC status, and the three histograms, for one service and connection shape. */
@@ -101,25 +112,11 @@ class IstioSeries {
     const src = c.source;
     const dst = c.destinationWorkload;
     l.add("reporter", istioReporter(inbound));
-    l.add("source_workload", src.name);
-    l.add("source_workload_namespace", inbound && peerNs.length > 0 ? peerNs : src.namespace);
-    l.add("source_principal", inbound ? peer : local);
-    l.add("source_app", src.app);
-    l.add("source_version", src.version);
-    l.add("source_canonical_service", src.canonicalService);
-    l.add("source_canonical_revision", src.canonicalRevision);
-    l.add("source_cluster", src.cluster);
-    l.add("destination_workload", dst.name);
-    l.add("destination_workload_namespace", !inbound && peerNs.length > 0 ? peerNs : dst.namespace);
-    l.add("destination_principal", inbound ? local : peer);
-    l.add("destination_app", dst.app);
-    l.add("destination_version", dst.version);
+    l.addWorkload("source", src, inbound && peerNs.length > 0 ? peerNs : src.namespace, inbound ? peer : local);
+    l.addWorkload("destination", dst, !inbound && peerNs.length > 0 ? peerNs : dst.namespace, inbound ? local : peer);
     l.add("destination_service", service.full);
     l.add("destination_service_name", service.name);
     l.add("destination_service_namespace", service.namespace);
-    l.add("destination_canonical_service", dst.canonicalService);
-    l.add("destination_canonical_revision", dst.canonicalRevision);
-    l.add("destination_cluster", dst.cluster);
     l.add("request_protocol", grpc ? "grpc" : "http");
     l.add("connection_security_policy", policy);
     this.duration = new Histogram(taggedName(l.names, l.values, "istio_request_duration_milliseconds"));
