@@ -43,11 +43,17 @@ function lockFor(project, tarball) {
   return { name: project.name, version: project.version, lockfileVersion: 3, requires: true, packages };
 }
 
+/** The npm that runs us (under `npm run`, PATH starts with node_modules/.bin, where a dependency's old npm may sit). */
+const NPM = process.env.npm_execpath?.endsWith(".js") ? [process.execPath, process.env.npm_execpath] : ["npm"];
+/** PATH without the repo's node_modules/.bin: the temporary project uses only what it installed. */
+const PATH = (process.env.PATH ?? "").split(":").filter((d) => !d.startsWith(join(root, "node_modules"))).join(":");
+
 let step = "";
 function run(what, cmd, args, opts = {}) {
   step = what;
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { encoding: "utf8", ...opts, env: { ...process.env, ...opts.env } });
+  const [bin, ...pre] = cmd === "npm" ? NPM : [cmd];
+  const r = spawnSync(bin, [...pre, ...args], { encoding: "utf8", ...opts, env: { ...process.env, PATH, ...opts.env } });
   const ms = performance.now() - t0;
   if (r.status !== (opts.expectStatus ?? 0)) {
     console.error(`release:check: ${what} failed (exit ${r.status}, expected ${opts.expectStatus ?? 0}): ${cmd} ${args.join(" ")}`);
