@@ -41,6 +41,7 @@ class ServiceSeries {
   requests: Map<i32, Counter> = new Map<i32, Counter>();
   /** Istio naming: the series of each (identities, security policy, protocol) seen with this service. */
   connections: Map<string, IstioSeries> = new Map<string, IstioSeries>();
+  private last: IstioSeries | null = null;
   duration: Histogram | null = null;
   localReplies: Counter;
   upstreamFailures: Counter;
@@ -68,10 +69,18 @@ class ServiceSeries {
 
   /** Istio naming: the series of one connection shape with this service, defined on first use. */
   connection(peer: string, local: string, policy: string, grpc: bool): IstioSeries {
+    // Most requests repeat the last shape: compared field by field, no key string built.
+    const last = this.last;
+    if (last !== null && last.grpc == grpc && last.policy == policy && last.peer == peer && last.local == local) return last;
     const key = peer + "\n" + local + "\n" + policy + (grpc ? "\ng" : "\nh");
-    if (this.connections.has(key)) return this.connections.get(key);
-    const s = new IstioSeries(this.stage, this.names, peer, local, policy, grpc);
-    this.connections.set(key, s);
+    let s: IstioSeries;
+    if (this.connections.has(key)) {
+      s = this.connections.get(key);
+    } else {
+      s = new IstioSeries(this.stage, this.names, peer, local, policy, grpc);
+      this.connections.set(key, s);
+    }
+    this.last = s;
     return s;
   }
 }
@@ -103,7 +112,7 @@ class IstioSeries {
   readonly requestBytes: Histogram;
   readonly responseBytes: Histogram;
 
-  constructor(stage: ServiceMetricsStage, service: ServiceNames, peer: string, local: string, policy: string, readonly grpc: bool) {
+  constructor(stage: ServiceMetricsStage, service: ServiceNames, readonly peer: string, readonly local: string, readonly policy: string, readonly grpc: bool) {
     const c = stage.config;
     const inbound = c.inbound;
     const l = new IstioLabels();
