@@ -49,6 +49,8 @@ function fromDocument(doc, module, at) {
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) return null;
   const prefix = at ? `${at}: ` : "";
   if (doc.kind === "WasmPlugin" && doc.spec) {
+    // A manifest for another of the package's modules (pluginName is its root_id) is not this module's.
+    if (MODULES.includes(doc.spec.pluginName) && doc.spec.pluginName !== module) return [];
     return [{ where: `${prefix}WasmPlugin ${doc.metadata?.name ?? ""}`.trim(), text: JSON.stringify(doc.spec.pluginConfig ?? {}),
       rootId: doc.spec.pluginName ?? "" }];
   }

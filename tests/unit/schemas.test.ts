@@ -21,9 +21,10 @@ const RANDOM_PER_MODULE = 600;
 const cliOnly = CLI_ONLY as Array<{ rule: string; message: RegExp }>;
 const ajv = new Ajv2020({ allErrors: false, allowUnionTypes: true, strictTypes: false, strictTuples: false });
 
-/** Every configuration of `module` shipped in envoy-configs/ (bootstraps) and istio/ (WasmPlugins). */
+/** Every configuration of `module` shipped in envoy-configs/ (bootstraps), istio/ (WasmPlugins) and examples/configs/. */
 function shipped(module: string): Array<{ where: string; text: string }> {
-  const out: Array<{ where: string; text: string }> = [];
+  const example = `examples/configs/${module}.yaml`;
+  const out: Array<{ where: string; text: string }> = [{ where: example, text: JSON.stringify(parse(readFileSync(example, "utf8"))) }];
   for (const dir of ["envoy-configs", "istio"]) {
     for (const f of readdirSync(dir).filter((n) => n.endsWith(".yaml"))) {
       const text = readFileSync(`${dir}/${f}`, "utf8");
@@ -145,6 +146,12 @@ for (const module of MODULES) {
         assert.ok(validate(JSON.parse(c.text)),
           `${c.where}: refused by the schema (describe the module's new key or value in build/schemas.mjs, then run it): ${JSON.stringify(validate.errors)}`);
       }
+    });
+
+    test("examples/configs names its schema for editors and holds the Istio manifest's pluginConfig", () => {
+      const text = readFileSync(`examples/configs/${module}.yaml`, "utf8");
+      assert.equal(text.split("\n")[0], `# yaml-language-server: $schema=../../schemas/${module}.schema.json`);
+      assert.deepEqual(parse(text), shippedConfig(module));
     });
 
     test("every case of the bad-config corpus: same verdict, or a listed CLI-only rule", () => {
