@@ -4,6 +4,7 @@
 // HTML report (charts), and the timeouts recommended from the bundle run's measured latency.
 // DEMO_SHORT=1 runs the suite's shortened schedule; DEMO_SCREENSHOT=<png> also saves the bundle run's charts.
 import { mkdirSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { closeHttp, projectRoot } from "./harness/index.js";
 import { inspectReport } from "./scenarios/mesh-browser.js";
@@ -23,6 +24,10 @@ const runs = await runAllPolicies({
 });
 if (tty) process.stderr.write("\r\x1b[K");
 await closeHttp();
+
+// Latency is measured on this machine: say so when something else was keeping its cores busy.
+const [load] = loadavg();
+if (load > availableParallelism()) console.log(`Note: load average ${load.toFixed(1)} on ${availableParallelism()} cores during the runs: latency figures include waiting for a core.\n`);
 
 const summaries = runs.map(summarize);
 for (const s of summaries) console.log(`${formatSummary(s)}\n`);
