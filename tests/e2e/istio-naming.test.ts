@@ -30,6 +30,8 @@ after(closeHttp);
 function reviews(req: { path: string; url: string }): UpstreamAction {
   if (req.path === "/missing") return { status: 404 };
   if (req.path === "/fail") return { status: 503 };
+  // A gRPC method answering UNAVAILABLE without a body (a trailers-only reply: grpc-status in the headers).
+  if (req.path === "/reviews.Reviews/Get") return { status: 200, headers: { "content-type": "application/grpc", "grpc-status": "14" }, body: "" };
   const size = Number(/[?&]size=(\d+)/.exec(req.url)?.[1] ?? 10);
   return { status: 200, body: "r".repeat(size) };
 }
@@ -122,6 +124,19 @@ for (const mode of await envoyModes()) {
       assert.equal(selectSeries(series, "resilience_requests_total").length, 0);
     });
 
+    test("gRPC requests: request_protocol grpc and the status Envoy read, on both reports", async () => {
+      const grpc = { method: "POST", body: "\0\0\0\0\0", headers: { host: "reviews", "content-type": "application/grpc", te: "trailers" } };
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await request(envoy.url("outbound") + "/reviews.Reviews/Get", grpc)).status, 200);
+      }
+      await waitFor("3 gRPC requests with status 14 in each report", async () => {
+        const s = await envoy.promSeries();
+        const n = ["source", "destination"].map((reporter) =>
+          seriesValue(s, "istio_requests_total", { reporter, request_protocol: "grpc", grpc_response_status: "14", response_code: "200" }));
+        return n.every((x) => x === 3) ? n : notYet(n);
+      }, { timeoutMs: 15_000, intervalMs: 250 });
+    });
+
     test("the byte and duration histograms have Istio's bucket boundaries", async () => {
       const series = await envoy.promSeries();
       for (const h of ["istio_request_duration_milliseconds", "istio_request_bytes", "istio_response_bytes"]) {
@@ -134,7 +149,7 @@ for (const mode of await envoyModes()) {
       assert.equal(r.body.length, 2000);
       await waitFor("the 3000-byte request in (2500, 5000] and the 2000-byte response in (1000, 2500]", async () => {
         const s = await envoy.promSeries();
-        const b = (h: string, le: string) => seriesValue(s, `${h}_bucket`, { reporter: "source", le }) ?? 0;
+        const b = (h: string, le: string) => seriesValue(s, `${h}_bucket`, { reporter: "source", request_protocol: "http", le }) ?? 0;
         const seen = {
           request: b("istio_request_bytes", "5000") - b("istio_request_bytes", "2500"),
           response: b("istio_response_bytes", "2500") - b("istio_response_bytes", "1000"),
