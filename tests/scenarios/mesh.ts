@@ -67,7 +67,7 @@ export interface Sample {
   breaker: Record<string, number>;
   /** Breaker openings so far per cluster: the module's opens, or Envoy's enforced ejections. */
   opens: Record<string, number>;
-  /** The canary's weight in percent as the gateway routes by it (module gauge, or the fixed route weight). */
+  /** The canary's weight in percent as the gateway routes by it (the module's gauge; the others: the route's fixed weight). */
   canaryWeight: number;
 }
 
@@ -279,12 +279,10 @@ function sampleOf(policy: Policy, tMs: number, series: PromSeries[]): Sample {
     if (policy === "bundle") {
       s.breaker[c] = one("resilience_outlier_breaker_state", { destination_service: c });
       s.opens[c] = one("resilience_outlier_breaker_opens_total", { destination_service: c });
-    } else if (policy === "native") {
+    } else {
+      // Envoy's outlier detection (configured in the native run only: the naive run's read 0).
       s.breaker[c] = one("envoy_cluster_outlier_detection_ejections_active", cl);
       s.opens[c] = one("envoy_cluster_outlier_detection_ejections_enforced_total", cl);
-    } else {
-      s.breaker[c] = 0;
-      s.opens[c] = 0;
     }
   }
   if (policy === "bundle") {
