@@ -130,7 +130,7 @@ export function formatSummary(s: Summary): string {
     "| service | requests | success | upstream attempts | per request | retries / limit | breaker opens | p50 ms | p99 ms | SLA ms |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...s.rows.map((r) =>
-      `| ${r.service} | ${r.requests} | ${pct(r.success)} | ${r.attempts} | ${r.attemptsPerRequest.toFixed(2)} | ${r.retries} / ${r.retryLimit.toFixed(0)} | ${s.policy === "naive" ? "- (none)" : r.opens} | ${r.p50ms.toFixed(0)} | ${r.p99ms.toFixed(0)} | ${r.slaMs} |`),
+      `| ${r.service} | ${r.requests} | ${pct(r.success)} | ${r.attempts} | ${r.attemptsPerRequest.toFixed(2)} | ${r.retries} / ${r.retryLimit.toFixed(0)} | ${r.opens} | ${r.p50ms.toFixed(0)} | ${r.p99ms.toFixed(0)} | ${r.slaMs} |`),
     "",
     `canary (${CANARY}): errors began at ${secs(s.canary.errorsBeganMs)}; after that ${s.canary.hitsAfterErrors} attempts reached it and ` +
       `${s.canary.checkoutFailuresAfter} checkout requests failed; ` +
@@ -207,7 +207,7 @@ function tableHtml(s: Summary): string {
   const head = ["service", "requests", "success", "upstream attempts", "per request", "retries / limit", "breaker opens", "p50 ms", "p99 ms", "SLA ms"];
   const rows = s.rows.map((r) => [
     r.service, String(r.requests), pct(r.success), String(r.attempts), r.attemptsPerRequest.toFixed(2), `${r.retries} / ${r.retryLimit.toFixed(0)}`,
-    s.policy === "naive" ? "- (none)" : String(r.opens), r.p50ms.toFixed(0), `<span class="${r.p99ms <= r.slaMs ? "ok" : "bad"}">${r.p99ms.toFixed(0)}</span>`, String(r.slaMs),
+    String(r.opens), r.p50ms.toFixed(0), `<span class="${r.p99ms <= r.slaMs ? "ok" : "bad"}">${r.p99ms.toFixed(0)}</span>`, String(r.slaMs),
   ]);
   const canaryLine = formatSummary(s).split("\n").find((l) => l.startsWith("canary"))!;
   return [
