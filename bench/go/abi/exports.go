@@ -39,22 +39,32 @@ func exportOnConfigure(id, size uint32) uint32 { return u(bool(proxyOnConfigure(
 func exportOnContextCreate(id, parent uint32) { proxyOnContextCreate(id, parent) }
 
 //go:wasmexport proxy_on_request_headers
-func exportOnRequestHeaders(id, n, end uint32) uint32 { return uint32(proxyOnRequestHeaders(id, int(n), b(end))) }
+func exportOnRequestHeaders(id, n, end uint32) uint32 {
+	return uint32(proxyOnRequestHeaders(id, int(n), b(end)))
+}
 
 //go:wasmexport proxy_on_request_body
-func exportOnRequestBody(id, n, end uint32) uint32 { return uint32(proxyOnRequestBody(id, int(n), b(end))) }
+func exportOnRequestBody(id, n, end uint32) uint32 {
+	return uint32(proxyOnRequestBody(id, int(n), b(end)))
+}
 
 //go:wasmexport proxy_on_request_trailers
 func exportOnRequestTrailers(id, n uint32) uint32 { return uint32(proxyOnRequestTrailers(id, int(n))) }
 
 //go:wasmexport proxy_on_response_headers
-func exportOnResponseHeaders(id, n, end uint32) uint32 { return uint32(proxyOnResponseHeaders(id, int(n), b(end))) }
+func exportOnResponseHeaders(id, n, end uint32) uint32 {
+	return uint32(proxyOnResponseHeaders(id, int(n), b(end)))
+}
 
 //go:wasmexport proxy_on_response_body
-func exportOnResponseBody(id, n, end uint32) uint32 { return uint32(proxyOnResponseBody(id, int(n), b(end))) }
+func exportOnResponseBody(id, n, end uint32) uint32 {
+	return uint32(proxyOnResponseBody(id, int(n), b(end)))
+}
 
 //go:wasmexport proxy_on_response_trailers
-func exportOnResponseTrailers(id, n uint32) uint32 { return uint32(proxyOnResponseTrailers(id, int(n))) }
+func exportOnResponseTrailers(id, n uint32) uint32 {
+	return uint32(proxyOnResponseTrailers(id, int(n)))
+}
 
 //go:wasmexport proxy_on_http_call_response
 func exportOnHttpCallResponse(id, callout, headers, body, trailers uint32) {

@@ -144,12 +144,16 @@ func ProxySetBufferBytes(bufferType BufferType, start int, maxSize int, bufferDa
 //go:wasmimport env proxy_continue_stream
 func rawContinueStream(streamType uint32) uint32
 
-func ProxyContinueStream(streamType StreamType) Status { return Status(rawContinueStream(uint32(streamType))) }
+func ProxyContinueStream(streamType StreamType) Status {
+	return Status(rawContinueStream(uint32(streamType)))
+}
 
 //go:wasmimport env proxy_close_stream
 func rawCloseStream(streamType uint32) uint32
 
-func ProxyCloseStream(streamType StreamType) Status { return Status(rawCloseStream(uint32(streamType))) }
+func ProxyCloseStream(streamType StreamType) Status {
+	return Status(rawCloseStream(uint32(streamType)))
+}
 
 //go:wasmimport env proxy_http_call
 func rawHttpCall(upstream, upstreamSize, headers, headersSize, body, bodySize, trailers, trailersSize, timeout uint32, id *uint32) uint32
@@ -179,7 +183,9 @@ func ProxySetTickPeriodMilliseconds(period uint32) Status { return Status(rawSet
 //go:wasmimport env proxy_set_effective_context
 func rawSetEffectiveContext(id uint32) uint32
 
-func ProxySetEffectiveContext(contextID uint32) Status { return Status(rawSetEffectiveContext(contextID)) }
+func ProxySetEffectiveContext(contextID uint32) Status {
+	return Status(rawSetEffectiveContext(contextID))
+}
 
 //go:wasmimport env proxy_done
 func rawDone() uint32
@@ -196,17 +202,23 @@ func ProxyDefineMetric(metricType MetricType, metricNameData *byte, metricNameSi
 //go:wasmimport env proxy_increment_metric
 func rawIncrementMetric(id uint32, offset int64) uint32
 
-func ProxyIncrementMetric(metricID uint32, offset int64) Status { return Status(rawIncrementMetric(metricID, offset)) }
+func ProxyIncrementMetric(metricID uint32, offset int64) Status {
+	return Status(rawIncrementMetric(metricID, offset))
+}
 
 //go:wasmimport env proxy_record_metric
 func rawRecordMetric(id uint32, value uint64) uint32
 
-func ProxyRecordMetric(metricID uint32, value uint64) Status { return Status(rawRecordMetric(metricID, value)) }
+func ProxyRecordMetric(metricID uint32, value uint64) Status {
+	return Status(rawRecordMetric(metricID, value))
+}
 
 //go:wasmimport env proxy_get_metric
 func rawGetMetric(id uint32, value *uint64) uint32
 
-func ProxyGetMetric(metricID uint32, returnMetricValue *uint64) Status { return Status(rawGetMetric(metricID, returnMetricValue)) }
+func ProxyGetMetric(metricID uint32, returnMetricValue *uint64) Status {
+	return Status(rawGetMetric(metricID, returnMetricValue))
+}
 
 //go:wasmimport env proxy_get_property
 func rawGetProperty(path, pathSize uint32, value, valueSize *uint32) uint32

@@ -6,6 +6,7 @@ package main
 import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+	"resilience-filters/bench/go/plugin"
 )
 
 const threshold = 5
@@ -15,17 +16,9 @@ type outcomes struct{ consecutive, ok, failed uint64 }
 
 var byDestination = map[string]*outcomes{}
 
-func init() { proxywasm.SetVMContext(&vm{}) }
+func init() { plugin.Serve(func() types.HttpContext { return &stream{} }) }
 
 func main() {}
-
-type vm struct{ types.DefaultVMContext }
-
-func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
-
-type plugin struct{ types.DefaultPluginContext }
-
-func (*plugin) NewHttpContext(uint32) types.HttpContext { return &stream{} }
 
 type stream struct {
 	types.DefaultHttpContext

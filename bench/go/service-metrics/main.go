@@ -5,6 +5,7 @@ package main
 import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+	"resilience-filters/bench/go/plugin"
 )
 
 // series is one destination's counter and histogram.
@@ -27,17 +28,9 @@ func seriesFor(dest string) series {
 	return s
 }
 
-func init() { proxywasm.SetVMContext(&vm{}) }
+func init() { plugin.Serve(func() types.HttpContext { return &stream{} }) }
 
 func main() {}
-
-type vm struct{ types.DefaultVMContext }
-
-func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
-
-type plugin struct{ types.DefaultPluginContext }
-
-func (*plugin) NewHttpContext(uint32) types.HttpContext { return &stream{} }
 
 type stream struct {
 	types.DefaultHttpContext
