@@ -663,7 +663,7 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
       const rejected = begin(vms[1]!, { props: at("10.0.0.1:80") });
       assert.equal(rejected.localReply?.status, 503);
       assert.equal(begin(vms[1]!, { props: at("10.0.0.3:80") }).requestForwarded, true);
-      assert.equal(host.counter(metric("a.svc_10.0.0.1_80", "opens_total")), 1n);
+      assert.equal(host.counter(metric("a.svc_10.0.0.1:80", "opens_total")), 1n);
     });
 
     test("perHost where no host is known on request warns once and lets requests pass", () => {
