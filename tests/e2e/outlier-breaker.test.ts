@@ -390,8 +390,8 @@ for (const mode of await envoyModes()) {
       assert.equal(answers["200:good"], good.hits.total);
       assert.equal((answers["200:good"] ?? 0) + 3 + (answers["503:open"] ?? 0), 60);
       const series = await envoy.promSeries();
-      assert.equal(seriesValue(series, "resilience_outlier_breaker_opens_total", { destination_service: `service-a_127.0.0.1_${bad.port}` }), 1);
-      assert.equal(seriesValue(series, "resilience_outlier_breaker_opens_total", { destination_service: `service-a_127.0.0.1_${good.port}` }), 0);
+      assert.equal(seriesValue(series, "resilience_outlier_breaker_opens_total", { destination_service: `service-a_127.0.0.1:${bad.port}` }), 1);
+      assert.equal(seriesValue(series, "resilience_outlier_breaker_opens_total", { destination_service: `service-a_127.0.0.1:${good.port}` }), 0);
     });
   });
 
