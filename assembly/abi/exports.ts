@@ -36,11 +36,14 @@ export function proxy_on_vm_start(id: u32, size: u32): bool {
 
 export function proxy_on_configure(id: u32, size: u32): bool {
   if (!roots.has(id)) return false;
-  return roots.get(id).onConfigure(size > 0 ? getBuffer(BufferType.PluginConfiguration, 0, size) : new ArrayBuffer(0));
+  const ok = roots.get(id).onConfigure(size > 0 ? getBuffer(BufferType.PluginConfiguration, 0, size) : new ArrayBuffer(0));
+  collectAtSafePoint(COLLECT_EVERY);
+  return ok;
 }
 
 export function proxy_on_tick(id: u32): void {
   if (roots.has(id)) roots.get(id).onTick();
+  collectAtSafePoint(TICK_WEIGHT);
 }
 
 export function proxy_on_http_call_response(id: u32, token: u32, numHeaders: u32, bodySize: u32, numTrailers: u32): void {
@@ -69,5 +72,24 @@ export function proxy_on_done(id: u32): bool {
 
 export function proxy_on_delete(id: u32): void {
   forget(id);
+  collectAtSafePoint(1);
+}
+
+/**
+ * The `minimal` runtime never collects by itself (no shadow stack, no write barriers, no GC step inside allocations):
+ * the binding collects where no managed object lives only in a Wasm local, at the end of a callback, once enough work
+ * was done since the last collection (a stream deleted counts 1, a tick TICK_WEIGHT, a configuration a full period).
+ */
+// @ts-ignore: decorator
+@inline const COLLECT_EVERY: u32 = 64;
+// @ts-ignore: decorator
+@inline const TICK_WEIGHT: u32 = 8;
+let workSinceCollect: u32 = 0;
+
+function collectAtSafePoint(work: u32): void {
+  workSinceCollect += work;
+  if (workSinceCollect < COLLECT_EVERY) return;
+  workSinceCollect = 0;
+  __collect();
 }
 
