@@ -13,6 +13,7 @@
  * An empty (or all-whitespace) configuration means "all defaults"; one larger than MAX_CONFIG_BYTES is refused
  * before it is parsed.
  */
+import { asciiLower } from "./text";
 import { JsonKind, JsonObject, JsonValue, formatJsonNumber, jsonError, parseJson, parseJsonUtf8, quoteJson, stringifyJson } from "./json";
 
 /** Largest plugin configuration accepted, in UTF-8 bytes (256 KiB): the biggest legitimate one is a few KiB. */
@@ -333,7 +334,7 @@ function quoteValue(value: JsonValue): string {
  * length (1 per 4 characters, 1 to 3) and must leave part of the word intact: "b" never suggests "a".
  */
 function didYouMean(word: string, candidates: string[]): string {
-  const lower = word.toLowerCase();
+  const lower = asciiLower(word);
   let best = "";
   let bestDistance = i32.MAX_VALUE;
   for (let i: i32 = 0, n: i32 = candidates.length; i < n; i++) {
@@ -341,7 +342,7 @@ function didYouMean(word: string, candidates: string[]): string {
     if (candidate == word) continue;
     const shorter = min<i32>(lower.length, candidate.length);
     const allowed = min<i32>(min<i32>(max<i32>(1, max<i32>(lower.length, candidate.length) / 4), 3), shorter - 1);
-    const d = editDistance(lower, candidate.toLowerCase(), allowed + 1);
+    const d = editDistance(lower, asciiLower(candidate), allowed + 1);
     if (d <= allowed && d < bestDistance) {
       best = candidate;
       bestDistance = d;

@@ -9,6 +9,7 @@
  * characters in strings, duplicate keys, numbers beyond f64, nesting deeper than MAX_JSON_DEPTH.
  * Time is linear in the input, escapes included.
  */
+import { hex4 } from "./text";
 
 /** Kind of a JsonValue; explicit values so they can be logged and compared as numbers. */
 export enum JsonKind {
@@ -497,7 +498,7 @@ export function formatJsonNumber(x: f64): string {
     const c = this.peek();
     if (c < 0) return "end of input";
     if (c > 0x20 && c < 0x7f) return "'" + String.fromCharCode(c) + "'";
-    return "U+" + c.toString(16).toUpperCase().padStart(4, "0");
+    return "U+" + hex4(c);
   }
 
   private expected(what: string): JsonValue | null {
@@ -812,5 +813,5 @@ function hexValue(c: i32): i32 {
 }
 
 function hex4Text(unit: i32): string {
-  return unit.toString(16).toUpperCase().padStart(4, "0");
+  return hex4(unit);
 }

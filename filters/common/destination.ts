@@ -6,6 +6,7 @@
 import { Str } from "../../assembly/host";
 import { StreamView, stripPort, H_AUTHORITY } from "../../assembly/stream";
 import { ConfigReader } from "../../assembly/config";
+import { asciiLower } from "../../assembly/text";
 
 export enum DestinationKind {
   Authority = 0,
@@ -25,7 +26,7 @@ export class Destination {
     const header = r.string("destinationHeader", "");
     if (kind == "header") {
       if (header.length == 0) r.fail("destinationHeader", "required when destinationKey is \"header\"");
-      return new Destination(DestinationKind.Header, new Str(header.toLowerCase()));
+      return new Destination(DestinationKind.Header, new Str(asciiLower(header)));
     }
     return new Destination(kind == "cluster" ? DestinationKind.Cluster : DestinationKind.Authority, null);
   }
@@ -65,16 +66,4 @@ export function normalizeName(name: string): string {
   while (end > 0 && s.charCodeAt(end - 1) == 0x2e) end--; // trailing dots
   if (end < s.length) s = s.substring(0, end);
   return asciiLower(s);
-}
-
-/** ASCII letters to lower case; other characters as they are (a host name is ASCII; IDNs arrive punycoded). */
-function asciiLower(s: string): string {
-  const buf = String.UTF16.encode(s);
-  const base = changetype<usize>(buf);
-  const n = <usize>s.length;
-  for (let i: usize = 0; i < n; i++) {
-    const c = load<u16>(base + (i << 1));
-    if (c >= 0x41 && c <= 0x5a) store<u16>(base + (i << 1), c + 0x20);
-  }
-  return String.UTF16.decode(buf);
 }

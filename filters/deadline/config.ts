@@ -1,6 +1,7 @@
 /** deadline plugin configuration: a pure parser, bytes in, typed config or an error naming the field. */
 import { ConfigReader } from "../../assembly/config";
 import { Destination } from "../common/destination";
+import { asciiLower } from "../../assembly/text";
 
 export const FILTER_NAME = "deadline";
 
@@ -78,7 +79,7 @@ export class DeadlineConfig {
 export function parseConfig(r: ConfigReader): DeadlineConfig | null {
   const c = new DeadlineConfig();
   c.reporter = r.oneOf("reporter", "inbound", ["inbound", "outbound", "gateway"]);
-  c.header = r.string("header", c.header).toLowerCase();
+  c.header = asciiLower(r.string("header", c.header));
   if (!isName(c.header, 64, true)) r.fail("header", "expected a header name (letters, digits, - _ .), got \"" + c.header + "\"");
   c.sources = readSources(r);
   if (c.sources.length == 0 && r.has("sources")) r.fail("sources", "empty: no incoming budget could ever be read; say \"incoming\": \"ignore\" instead");

@@ -1,6 +1,7 @@
 /** traffic-split plugin configuration: a pure parser, JSON in, typed config or an error naming the field. */
 import { ConfigReader } from "../../assembly/config";
 import { quoteJson } from "../../assembly/json";
+import { asciiLower } from "../../assembly/text";
 import { Destination } from "../common/destination";
 
 export const FILTER_NAME = "traffic-split";
@@ -125,7 +126,7 @@ function baselineOnly(): Subset {
 export function parseConfig(r: ConfigReader): TrafficSplitConfig | null {
   const c = new TrafficSplitConfig();
   c.revision = r.string("revision", "");
-  c.routingHeader = r.string("routingHeader", c.routingHeader).toLowerCase();
+  c.routingHeader = asciiLower(r.string("routingHeader", c.routingHeader));
   if (!isHeaderName(c.routingHeader)) r.fail("routingHeader", "expected a lowercase header name of token characters, got " + quoteJson(c.routingHeader));
   c.inputOf(c.routingHeader);
   c.allowClientHeader = r.bool("allowClientHeader", false);
@@ -207,7 +208,7 @@ function readSelector(r: ConfigReader, c: TrafficSplitConfig): Selector {
   const source = <Source>found;
   let name = r.string(key, "");
   if (source == Source.Header) {
-    name = name.toLowerCase();
+    name = asciiLower(name);
     // Pseudo-headers (":path", ":authority", ":method") may be tested too.
     const plain = name.startsWith(":") ? name.substring(1) : name;
     if (!isHeaderName(plain)) r.fail(key, "expected a header name of token characters, got " + quoteJson(name));
