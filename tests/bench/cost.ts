@@ -8,7 +8,7 @@
 // --concurrency 1 pinned to core 0, wrk pinned to core 1); every Envoy is started first, then each round measures every
 // variant in turn (the order rotates every round); the figures are medians over rounds, differences and ratios are
 // taken within each round before the median (paired), and the spread printed is half the min..max range over rounds.
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { loadBootstrap, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
 import { buildGoModules, GO_MODULES, type GoBuild } from "./go.js";
@@ -45,7 +45,13 @@ const LATENCY_SECONDS = arg("latency-seconds", 1);
 const CONNECTIONS = arg("connections", 16);
 /** --nice N (e.g. -10, as root): Envoy and wrk ahead of other work on a shared machine; it slows everything else meanwhile. */
 const NICE = arg("nice", 0);
-const jsonOut = process.argv.includes("--json") ? process.argv[process.argv.indexOf("--json") + 1] : undefined;
+const text = (name: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : undefined);
+/** --json <file>: rows and raw samples of this run, for --compare in a later one. */
+const jsonOut = text("json");
+/** --compare <file>: a run saved with --json; each variant's change since it is printed. */
+const compareWith = text("compare");
+/** --only <substring>: only the variants whose name has it (no filter and the floor are always measured). */
+const only = text("only");
 
 const MODULES = ["retry-budget", "outlier-breaker", "deadline", "traffic-split", "service-metrics"] as const;
 const SINGLE = "envoy-configs/service-metrics.yaml";
@@ -166,7 +172,8 @@ need("wrk");
 need("taskset");
 const t0 = Date.now();
 const go = buildGoModules();
-const variants = [...variantsFor("direct", go), ...variantsFor("proxied", go), ...combinedAsShipped()];
+const variants = [...variantsFor("direct", go), ...variantsFor("proxied", go), ...combinedAsShipped()]
+  .filter((v) => !only || v.name.includes(only) || v.name === v.base || v.name === "empty Wasm filter (floor)");
 const counts = new Map<string, CallCount>();
 for (const v of variants) if (v.count) counts.set(`${v.path}/${v.name}`, await countPerRequest(v.count.wasm, v.count.rootId, v.count.config, v.count.shape));
 
@@ -300,6 +307,20 @@ console.log(`\nEnvoy's core was busy ${f(Math.min(...util) * 100, 0)}% to ${f(Ma
 console.log(`Go: ${go.sdkVersion} built by ${go.goVersion}: ${go.command}. Lua: envoy.filters.http.lua (LuaJIT), bench/lua/*.lua.`);
 console.log(`Per request by call (emulator; "vm:" = an entry into the module):${[...counts].map(([k, c]) => `\n  ${k}: ${JSON.stringify(c.byName)}`).join("")}`);
 console.log(`\n${((Date.now() - t0) / 1000).toFixed(0)} s in all.`);
+if (compareWith) {
+  // Absolute us drift with the machine's load from run to run; x floor and the counts do not.
+  const before = new Map((JSON.parse(readFileSync(compareWith, "utf8")) as { rows: Row[] }).rows.map((r) => [`${r.path}/${r.name}`, r]));
+  console.log(`\n### Since ${compareWith}\n`);
+  console.log("| variant | path | added us | x floor | host calls | VM entries | KB |");
+  console.log("|---|---|---|---|---|---|---|");
+  const change = (a: number | undefined, b: number | undefined, d = 1) => (a === b || a === undefined ? f(b, d) : `${f(a, d)} -> ${f(b, d)}`);
+  for (const r of rows.filter((r) => !r.isBase)) {
+    const b = before.get(`${r.path}/${r.name}`);
+    if (!b) continue;
+    console.log(`| ${r.name} | ${r.path} | ${change(b.addedUs.median, r.addedUs.median)} | ${change(b.xFloor, r.xFloor)} | ` +
+      `${change(b.hostCalls, r.hostCalls)} | ${change(b.vmEntries, r.vmEntries)} | ${change(b.kb, r.kb)} |`);
+  }
+}
 if (jsonOut) {
   mkdirSync(dirname(jsonOut), { recursive: true });
   const raw = variants.map((v, i) => ({ path: v.path, name: v.name, ...samples[i] }));
