@@ -5,12 +5,9 @@
  * later names share an overflow slot. The directory itself is one shared-data value: names separated by `\n`, a
  * name's position being its slot. It only grows, so once full it never changes and each worker keeps its copy.
  */
-import { Str, getSharedData, setSharedData, casFor, log } from "../../assembly/host";
+import { Str, SharedValue, log } from "../../assembly/host";
 import { LogLevel } from "../../assembly/abi/types";
-
-/** Bounded CAS retries when workers admit names at the same moment. */
-// @ts-ignore: decorator
-@inline const CAS_RETRIES: i32 = 8;
+import { RecordUpdate, SharedRecords, Update } from "./shared-record";
 
 /** The directory's value: host-free. */
 export class Directory {
@@ -39,10 +36,31 @@ export class Directory {
   }
 }
 
+/** Admits one name into the directory's value as read (filters/common/shared-record.ts retries it on a lost race). */
+class Admission extends RecordUpdate {
+  name: string = "";
+  slot: i32 = -1;
+  /** The directory as last read, when it was full (then nothing is written). */
+  full: Directory | null = null;
+
+  constructor(readonly cap: i32) { super(); }
+
+  apply(cur: SharedValue | null): ArrayBuffer | null {
+    this.full = null;
+    const dir = new Directory(cur !== null ? String.UTF8.decode(cur.data) : "");
+    const known = dir.slotOf(this.name);
+    this.slot = known >= 0 ? known : dir.admit(this.name, this.cap);
+    if (this.slot < 0) this.full = dir;
+    return known < 0 && this.slot >= 0 ? String.UTF8.encode(dir.encode()) : null;
+  }
+}
+
 /** The directory in one shared-data key, admitted into by compare-and-swap. */
 export class SharedDirectory {
   private full: Directory | null = null;
   private readonly key: Str;
+  private readonly admission: Admission;
+  private readonly records: SharedRecords;
 
   /**
    * `key`: the shared-data key. `cap`: names with a slot. `maxNameLength`: longer names never get one. `reserved`:
@@ -51,6 +69,10 @@ export class SharedDirectory {
    */
   constructor(key: string, readonly cap: i32, readonly maxNameLength: i32, readonly reserved: string, readonly fullMessage: string) {
     this.key = new Str(key);
+    this.admission = new Admission(cap);
+    // Keys read "resilience.<filter>.<what>": the filter an exhausted admission is counted for.
+    const parts = key.split(".");
+    this.records = new SharedRecords(parts.length > 1 ? parts[1] : key);
   }
 
   /** True when `name` may have a slot at all. */
@@ -67,19 +89,14 @@ export class SharedDirectory {
     if (!this.admissible(name)) return -1;
     const full = this.full;
     if (full !== null) return full.slotOf(name);
-    for (let i = 0; i < CAS_RETRIES; i++) {
-      const cur = getSharedData(this.key);
-      const dir = new Directory(cur !== null ? String.UTF8.decode(cur.data) : "");
-      const known = dir.slotOf(name);
-      if (known >= 0) return known;
-      const slot = dir.admit(name, this.cap);
-      if (slot < 0) {
-        this.full = dir;
-        log(LogLevel.Info, this.fullMessage);
-        return -1;
-      }
-      if (setSharedData(this.key, String.UTF8.encode(dir.encode()), casFor(cur))) return slot;
+    const a = this.admission;
+    a.name = name;
+    a.full = null;
+    if (this.records.update(this.key, a) == Update.Exhausted) return -1;
+    if (a.full !== null) {
+      this.full = a.full;
+      log(LogLevel.Info, this.fullMessage);
     }
-    return -1;
+    return a.slot;
   }
 }

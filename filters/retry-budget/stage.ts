@@ -13,8 +13,8 @@ import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { SharedDirectory } from "../common/directory";
-import { Str, getSharedData, setSharedData, log, logEnabled, SharedValue, casFor } from "../../assembly/host";
-import { LogLevel } from "../../assembly/abi/types";
+import { Str, getSharedData, SharedValue } from "../../assembly/host";
+import { RecordUpdate, SharedRecords, Update } from "../common/shared-record";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { RetryBudgetConfig, FILTER_NAME, MAX_RETRIES_CAP, parseConfig } from "./config";
@@ -24,9 +24,6 @@ import {
 } from "./core";
 import { outcomeOf } from "../common/outcome";
 
-/** Bounded CAS retries when workers write the same key at the same moment. */
-// @ts-ignore: decorator
-@inline const CAS_RETRIES: i32 = 8;
 /** A grant whose expected retries reach 0.1 is reserved in shared data at once (2 host calls), not at the next sync. */
 // @ts-ignore: decorator
 @inline export const SHARED_RESERVATION_MIN: i64 = RETRY_UNIT / 10;
@@ -84,6 +81,53 @@ class DestinationBudget {
   }
 }
 
+/** A sync: this worker's delta merged into the shared window (nothing written when there is none). */
+class WindowMerge extends RecordUpdate {
+  d: DestinationBudget | null = null;
+  nowMs: i64 = 0;
+
+  constructor(readonly buffer: ArrayBuffer) { super(); }
+
+  apply(cur: SharedValue | null): ArrayBuffer | null {
+    const d = changetype<DestinationBudget>(this.d);
+    loadWindow(d, cur, this.nowMs);
+    if (d.delta.empty) return null;
+    d.cache.mergeFrom(d.delta);
+    return encodeWindow(d.cache, this.buffer);
+  }
+}
+
+/** A grant decided on the shared window as read, its reservation written with the delta in the same CAS write. */
+class Reservation extends RecordUpdate {
+  d: DestinationBudget | null = null;
+  nowMs: i64 = 0;
+  epoch: i64 = 0;
+  wanted: u32 = 0;
+  granted: u32 = 0;
+  reserved: i64 = 0;
+
+  constructor(readonly policy: BudgetPolicy, readonly scratch: Totals, readonly buffer: ArrayBuffer) { super(); }
+
+  apply(cur: SharedValue | null): ArrayBuffer | null {
+    const d = changetype<DestinationBudget>(this.d);
+    loadWindow(d, cur, this.nowMs);
+    d.cache.mergeFrom(d.delta);
+    const t = this.scratch.reset();
+    d.cache.addTo(t, this.nowMs);
+    this.granted = this.policy.grant(t, this.wanted);
+    this.reserved = this.policy.reservation(t, this.granted);
+    d.cache.charge(this.epoch, this.nowMs, this.reserved);
+    return encodeWindow(d.cache, this.buffer);
+  }
+}
+
+/** Takes `cur` (a read of d's key) as d's cache (empty when the key was never written). */
+function loadWindow(d: DestinationBudget, cur: SharedValue | null, nowMs: i64): void {
+  if (cur === null) d.cache.clear();
+  else decodeWindow(cur.data, d.cache);
+  d.readAtMs = nowMs;
+}
+
 export class RetryBudgetStage extends Stage {
   readonly policy: BudgetPolicy;
   readonly bucketMs: i64;
@@ -93,8 +137,11 @@ export class RetryBudgetStage extends Stage {
   private readonly list: DestinationBudget[] = [];
   /** Which destinations have a budget slot of their own, shared by all workers. */
   private readonly directory: SharedDirectory;
-  private readonly scratch: Totals = new Totals();
-  private readonly buffer: ArrayBuffer = new ArrayBuffer(ENCODED_BYTES);
+  private readonly scratch: Totals;
+  private readonly buffer: ArrayBuffer;
+  private readonly records: SharedRecords = new SharedRecords(FILTER_NAME);
+  private readonly merge: WindowMerge;
+  private readonly reservation: Reservation;
   readonly perTryText: string;
   /** Result of the last grant: the retries granted and the millionths of a retry reserved. */
   grantedOut: u32 = 0;
@@ -107,7 +154,14 @@ export class RetryBudgetStage extends Stage {
     this.windowMs = <i64>config.windowSeconds * 1000;
     this.staleMs = <i64>config.syncIntervalMs * 2;
     this.perTryText = config.perTryTimeoutMs.toString();
-    this.policy = new BudgetPolicy(config.retryRatio, config.minRetriesPerSecond, bucketMs, config.adaptive);
+    const policy = new BudgetPolicy(config.retryRatio, config.minRetriesPerSecond, bucketMs, config.adaptive);
+    const scratch = new Totals();
+    const buffer = new ArrayBuffer(ENCODED_BYTES);
+    this.policy = policy;
+    this.scratch = scratch;
+    this.buffer = buffer;
+    this.merge = new WindowMerge(buffer);
+    this.reservation = new Reservation(policy, scratch, buffer);
     this.directory = new SharedDirectory(KEY_PREFIX + "destinations", <i32>config.maxDestinations, MAX_NAME_LENGTH, OVERFLOW,
       FILTER_NAME + ": " + config.maxDestinations.toString() + " destinations have budgets; later ones share the \"" + OVERFLOW + "\" budget");
   }
@@ -169,54 +223,40 @@ export class RetryBudgetStage extends Stage {
 
   /** The grant decided on the shared window itself and reserved there in the same CAS write. */
   private reserveShared(d: DestinationBudget, nowMs: i64, wanted: u32): void {
-    const epoch = d.cache.epochAt(nowMs);
-    let cur: SharedValue | null = null;
-    for (let i = 0; i < CAS_RETRIES; i++) {
-      cur = this.read(d, nowMs);
-      d.cache.mergeFrom(d.delta);
-      const t = this.scratch.reset();
-      d.cache.addTo(t, nowMs);
-      const k = this.policy.grant(t, wanted);
-      const r = this.policy.reservation(t, k);
-      d.cache.charge(epoch, nowMs, r);
-      if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), casFor(cur))) {
-        d.delta.clear();
-        this.grantedOut = k;
-        this.reservedOut = r;
-        return;
-      }
+    const u = this.reservation;
+    u.d = d;
+    u.nowMs = nowMs;
+    u.epoch = d.cache.epochAt(nowMs);
+    u.wanted = wanted;
+    if (this.records.update(d.key, u) == Update.Written) {
+      d.delta.clear();
+      this.grantedOut = u.granted;
+      this.reservedOut = u.reserved;
+      return;
     }
     // Still contended: decide on a fresh copy and keep the reservation local until the next sync.
     this.read(d, nowMs);
     const t = this.totals(d, nowMs);
     const k = this.policy.grant(t, wanted);
     const r = this.policy.reservation(t, k);
-    d.delta.charge(epoch, nowMs, r);
+    d.delta.charge(u.epoch, nowMs, r);
     this.grantedOut = k;
     this.reservedOut = r;
   }
 
   /** Merges this worker's counts into the shared window (CAS) and reads the other workers' counts back. */
   sync(d: DestinationBudget, nowMs: i64): void {
-    for (let i = 0; i < CAS_RETRIES; i++) {
-      const cur = this.read(d, nowMs);
-      if (d.delta.empty) return;
-      d.cache.mergeFrom(d.delta);
-      if (setSharedData(d.key, encodeWindow(d.cache, this.buffer), casFor(cur))) {
-        d.delta.clear();
-        return;
-      }
-    }
-    this.read(d, nowMs); // the cache must not hold the delta that is still unshared
+    const u = this.merge;
+    u.d = d;
+    u.nowMs = nowMs;
+    const r = this.records.update(d.key, u);
+    if (r == Update.Written) d.delta.clear();
+    else if (r == Update.Exhausted) this.read(d, nowMs); // the cache must not hold the delta that is still unshared
   }
 
   /** Loads the shared window into the cache (empty when the key was never written). */
-  private read(d: DestinationBudget, nowMs: i64): SharedValue | null {
-    const cur = getSharedData(d.key);
-    if (cur === null) d.cache.clear();
-    else decodeWindow(cur.data, d.cache);
-    d.readAtMs = nowMs;
-    return cur;
+  private read(d: DestinationBudget, nowMs: i64): void {
+    loadWindow(d, getSharedData(d.key), nowMs);
   }
 
   onTick(nowMs: i64): void {

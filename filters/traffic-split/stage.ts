@@ -16,7 +16,8 @@ import { StreamView } from "../../assembly/stream";
 import { isNeutral, isUpstreamFailure, outcomeOf } from "../common/outcome";
 import { normalizeName } from "../common/destination";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
-import { Str, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64, casFor } from "../../assembly/host";
+import { Str, SharedValue, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64 } from "../../assembly/host";
+import { RecordUpdate, SharedRecords, Update } from "../common/shared-record";
 import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { TrafficSplitConfig, FILTER_NAME, parseConfig } from "./config";
@@ -25,9 +26,6 @@ import {
   bucketOf, hashText, hex64, rate,
 } from "./core";
 
-/** Bounded CAS retries when several workers write the state at the same moment; the rest waits for the next tick. */
-// @ts-ignore: decorator
-@inline const CAS_RETRIES: i32 = 4;
 /** Shared-data layout version, part of the key: a module with another layout never reads this one's values. */
 const KEY_PREFIX = "resilience." + FILTER_NAME + ".v1.";
 const PREFIX = METRIC_PREFIX + "traffic_split_";
@@ -43,6 +41,29 @@ class ViewInputs extends Inputs {
   }
 }
 
+/** One sync's update of the shared state: pending outcomes merged, decisions applied (retried on a lost race). */
+class SplitMerge extends RecordUpdate {
+  now: i64 = 0;
+  /** The state and decisions of the last apply(). */
+  st: SplitState | null = null;
+  events: SplitEvent[] = [];
+
+  constructor(readonly config: TrafficSplitConfig, readonly pending: Window) { super(); }
+
+  apply(cur: SharedValue | null): ArrayBuffer | null {
+    const c = this.config;
+    const decoded = cur !== null ? decodeState(cur.data, c.subsets.length) : null;
+    // Absent (a new configuration) or unreadable: start fresh, overwriting with the value's own CAS.
+    const fresh = decoded === null;
+    const st = fresh ? SplitState.initial(c, this.now) : changetype<SplitState>(decoded);
+    const hadPending = !this.pending.isEmpty();
+    if (hadPending) st.window.addAll(this.pending);
+    this.events = evaluate(c, st, this.now);
+    this.st = st;
+    return fresh || hadPending || this.events.length > 0 ? encodeState(st) : null;
+  }
+}
+
 export class TrafficSplitStage extends Stage {
   readonly key: Str;
   readonly routing: Str;
@@ -52,6 +73,8 @@ export class TrafficSplitStage extends Stage {
   state: SplitState;
   /** Outcomes on this VM not yet merged into the shared window. */
   private readonly pending: Window;
+  private readonly merge: SplitMerge;
+  private readonly records: SharedRecords;
   /** The window bucket of the last sync: where outcomes completing until the next one are counted. */
   private bucket: i64;
   private readonly routedCounts: StaticArray<u32>;
@@ -76,7 +99,10 @@ export class TrafficSplitStage extends Stage {
     for (let i = 0; i < config.inputs.length; i++) inputNames.push(new Str(config.inputs[i]));
     this.routing = inputNames[0];
     this.inputs = new ViewInputs(inputNames);
-    this.pending = new Window(n);
+    const pending = new Window(n);
+    this.pending = pending;
+    this.merge = new SplitMerge(config, pending);
+    this.records = new SharedRecords(FILTER_NAME);
     this.routedCounts = new StaticArray<u32>(n);
     this.failureCounts = new StaticArray<u32>(n);
     this.published = new StaticArray<i32>(n);
@@ -133,27 +159,17 @@ export class TrafficSplitStage extends Stage {
 
   /** Merges pending outcomes into the shared state, applies decisions there (CAS), and adopts the result. */
   sync(now: i64): void {
-    const c = this.config;
-    const n = c.subsets.length;
-    this.bucket = bucketOf(now, c.rollback);
-    for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
-      const cur = getSharedData(this.key);
-      let decoded = cur !== null ? decodeState(cur.data, n) : null;
-      // Absent (a new configuration) or unreadable: start fresh, overwriting with the value's own CAS.
-      const fresh = decoded === null;
-      const st = fresh ? SplitState.initial(c, now) : changetype<SplitState>(decoded);
-      const hadPending = !this.pending.isEmpty();
-      if (hadPending) st.window.addAll(this.pending);
-      const events = evaluate(c, st, now);
-      if (!fresh && !hadPending && events.length == 0) {
-        this.adopt(st);
-        break;
-      }
-      if (setSharedData(this.key, encodeState(st), casFor(cur))) {
-        this.pending.clear();
-        this.adopt(st);
+    this.bucket = bucketOf(now, this.config.rollback);
+    const u = this.merge;
+    u.now = now;
+    const r = this.records.update(this.key, u);
+    if (r != Update.Exhausted) {
+      const st = changetype<SplitState>(u.st);
+      if (r == Update.Written) this.pending.clear();
+      this.adopt(st);
+      if (r == Update.Written) {
+        const events = u.events;
         for (let e = 0; e < events.length; e++) this.report(events[e]);
-        break;
       }
     }
     this.flushCounts();
