@@ -329,6 +329,49 @@ export class BreakerRecord {
     }
   }
 
+  /**
+   * True when a success changes nothing this record decides with, so a worker may count it locally and merge it later
+   * (PendingSuccesses): closed, no failure in a row to reset, no failure in the window a rate could weigh it against,
+   * and the slow-call rule off (then every call's latency counts at once).
+   */
+  quiet(c: OutlierBreakerConfig, nowMs: i64): bool {
+    if (this.state != State.Closed || this.consecutive != 0 || c.slowCallRateThreshold != 0) return false;
+    if (c.failureRateThreshold == 0) return true;
+    this.sum(c, nowMs);
+    return this.failed == 0;
+  }
+
+  /**
+   * Adds a worker's pending successes to the window (each to its own bucket, those that left the window dropped); true
+   * when any was added. Successes from another epoch belong to a breaker that has moved on: dropped, `p` cleared.
+   * The consecutive count is left alone: when those successes came relative to the failures in it is not known.
+   */
+  mergeSuccesses(p: PendingSuccesses, c: OutlierBreakerConfig, nowMs: i64): bool {
+    if (p.count == 0) return false;
+    if (this.state != State.Closed || this.epoch != p.epoch) {
+      p.clear();
+      return false;
+    }
+    const current = nowMs / bucketMs(c);
+    let added = false;
+    for (let i = 0; i < BUCKETS; i++) {
+      const n = unchecked(p.total[i]);
+      const idx = unchecked(p.index[i]);
+      if (n == 0 || idx <= current - <i64>BUCKETS) continue;
+      const held = unchecked(this.bucketIndex[i]);
+      if (held > idx) continue; // the slot holds a newer bucket: this one has left the window
+      if (held < idx) {
+        unchecked(this.bucketIndex[i] = idx);
+        unchecked(this.bucketTotal[i] = 0);
+        unchecked(this.bucketFailed[i] = 0);
+        unchecked(this.bucketSlow[i] = 0);
+      }
+      unchecked(this.bucketTotal[i] += n);
+      added = true;
+    }
+    return added;
+  }
+
   /** The rule that opens a closed breaker now, or Trip.None. */
   tripped(c: OutlierBreakerConfig, nowMs: i64): Trip {
     if (c.consecutiveFailures != 0 && this.consecutive >= c.consecutiveFailures) return Trip.ConsecutiveFailures;
@@ -397,6 +440,35 @@ export class BreakerRecord {
       unchecked(this.bucketFailed[i] = 0);
       unchecked(this.bucketSlow[i] = 0);
     }
+  }
+}
+
+/** One worker's successes on a quiet breaker not yet in the shared window, per window bucket, all of one epoch. */
+@final
+export class PendingSuccesses {
+  epoch: u32 = 0;
+  /** Successes held in all buckets. */
+  count: u32 = 0;
+  readonly index: StaticArray<i64> = new StaticArray<i64>(BUCKETS);
+  readonly total: StaticArray<u32> = new StaticArray<u32>(BUCKETS);
+
+  /** Counts a success at nowMs admitted in `epoch` (one of an older epoch clears what was held). */
+  add(c: OutlierBreakerConfig, nowMs: i64, epoch: u32): void {
+    if (this.count != 0 && epoch != this.epoch) this.clear();
+    this.epoch = epoch;
+    const idx = nowMs / bucketMs(c);
+    const i = <i32>(idx % <i64>BUCKETS);
+    if (unchecked(this.index[i]) != idx) {
+      unchecked(this.index[i] = idx);
+      unchecked(this.total[i] = 0);
+    }
+    unchecked(this.total[i]++);
+    this.count++;
+  }
+
+  clear(): void {
+    for (let i = 0; i < BUCKETS; i++) unchecked(this.total[i] = 0);
+    this.count = 0;
   }
 }
 

@@ -1,11 +1,23 @@
 /**
  * outlier-breaker as a stage: one closed/open/half-open breaker per destination (optionally per upstream host),
- * its record in shared data so every worker sees the same state, written with CAS so one transition wins.
+ * its record in shared data so every worker sees the same state, written with CAS so one transition wins
+ * (filters/common/shared-record.ts).
  *
- * Host calls per request. Closed: the destination header, one shared-data read; at completion response.code,
- * response.flags, upstream.request_attempt_count, then one read and one CAS write (more only on a CAS race).
- * Open: the destination header, one shared-data read, the local reply, one counter. Half-open: a CAS write
- * for each probe slot taken and given back.
+ * Shared state on the request path. Each worker keeps a view of each breaker: whether its record was quiet (closed,
+ * no failure in a row, no failure in the window, slow-call rule off: BreakerRecord.quiet) when last read or written,
+ * and at which value of the process-wide counter `resilience_outlier_breaker_changes_total`. Every write that makes a
+ * record stop being quiet (a first failure) or moves its state bumps that counter, after the write. A request reads
+ * the counter (proxy_get_metric: no allocation, no re-entry) and, while it equals the view's and the view is quiet,
+ * passes without touching the record; a success on a quiet view is counted in the worker's PendingSuccesses and merged
+ * into the record with the worker's next write or on the tick (within one tick, at most windowSeconds / 10 s and
+ * 1 s). Anything else reads the record on request and writes the outcome at completion, as every request used to.
+ * So a trip, a first failure or a half-open slot taken on one worker is seen by every other worker's next request.
+ *
+ * Host calls per request. Closed and quiet, success: one metric read on request, nothing at completion (besides the
+ * outcome's response.code, response.flags and attempt count). Closed, a failure or not quiet: the metric read and
+ * one shared-data read on request, one read and one CAS write at completion (more only on a CAS race), one counter
+ * increment when the write made the record unquiet or moved its state. Open: the metric read, one shared-data read,
+ * the local reply. Half-open: a CAS write for each probe slot taken and given back.
  */
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, P_RESPONSE_FLAGS } from "../../assembly/stream";
@@ -13,20 +25,22 @@ import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { SharedDirectory } from "../common/directory";
 import { Cause, classify as classifyCause, isNeutral, outcomeOf } from "../common/outcome";
 import {
-  Str, HeaderPair, getHeader, getPropertyI64, getSharedData, setSharedData, randomF64, log, logEnabled, nowMs as hostNowMs, casFor,
+  Str, HeaderPair, SharedValue, getHeader, getPropertyI64, getSharedData, randomF64, log, logEnabled, nowMs as hostNowMs,
+  defineMetric, getMetric, incrementMetric,
 } from "../../assembly/host";
-import { LogLevel, MapType } from "../../assembly/abi/types";
+import { LogLevel, MapType, MetricType } from "../../assembly/abi/types";
+import { RecordUpdate, SharedRecords, Update } from "../common/shared-record";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { OutlierBreakerConfig, FILTER_NAME, FailOn, parseConfig } from "./config";
 import {
-  Admit, BreakerRecord, Outcome, RECORD_SIZE, MAX_KEY_LENGTH, State, STATE_NAMES, Transition, TRIP_NAMES,
-  isSlow, recordEpoch, recordOpenUntilMs, recordState, retryAfterSeconds,
+  Admit, BreakerRecord, Outcome, PendingSuccesses, RECORD_SIZE, MAX_KEY_LENGTH, State, STATE_NAMES, Transition, TRIP_NAMES,
+  bucketMs, isSlow, recordEpoch, recordOpenUntilMs, recordState, retryAfterSeconds,
 } from "./core";
 
-/** Bounded CAS retries when workers update one breaker at the same moment. */
+/** Longest wait before a worker's pending successes reach the shared window: the tick period's upper bound. */
 // @ts-ignore: decorator
-@inline const CAS_RETRIES: i32 = 32;
+@inline const MAX_FLUSH_MS: i64 = 1000;
 
 const KEY_PREFIX = "resilience." + FILTER_NAME + ".";
 const H_RETRY_AFTER = "retry-after";
@@ -47,6 +61,14 @@ class Breaker {
   readonly transitions: StaticArray<Counter>;
   /** Rejections not yet added to `rejections`: flushed on each tick, so an open-state answer makes no metric call. */
   pendingRejections: i64 = 0;
+  /** This worker's view: the record was quiet when last read or written, at changes-counter value `viewGen`. */
+  quiet: bool = false;
+  viewGen: u64 = 0;
+  /** The record's epoch in that view, and whether the record existed (the first outcome creates it). */
+  viewEpoch: u32 = 0;
+  exists: bool = false;
+  /** Successes counted on a quiet view, not yet in the shared window. */
+  readonly pending: PendingSuccesses = new PendingSuccesses();
 
   constructor(readonly name: string, slot: i32) {
     this.key = new Str(KEY_PREFIX + "b." + (slot >= 0 ? slot.toString() : OVERFLOW));
@@ -68,6 +90,62 @@ function series(destination: string, state: string, what: string): string {
   return taggedName(["destination_service", "state"], [destination, state], metric);
 }
 
+/** An admission decided on the record as read: a half-open transition or a probe slot is written back (CAS). */
+class AdmitUpdate extends RecordUpdate {
+  nowMs: i64 = 0;
+  hasBody: bool = false;
+  decision: Admit = Admit.Reject;
+
+  constructor(readonly config: OutlierBreakerConfig, readonly rec: BreakerRecord, readonly out: ArrayBuffer) { super(); }
+
+  apply(cur: SharedValue | null): ArrayBuffer | null {
+    const rec = this.rec;
+    rec.decode(cur !== null ? cur.data : null);
+    this.decision = rec.admit(this.config, this.nowMs, this.hasBody);
+    if (!rec.dirty) return null;
+    rec.encodeInto(this.out);
+    return this.out;
+  }
+}
+
+/** An outcome applied to the record as read, with this worker's pending successes merged in (or, on the tick, those alone). */
+class OutcomeUpdate extends RecordUpdate {
+  breaker: Breaker | null = null;
+  /** False: only merge the pending successes (the tick). */
+  withOutcome: bool = true;
+  admitted: Admit = Admit.Pass;
+  epoch: u32 = 0;
+  hasBody: bool = false;
+  ticket: u32 = 0;
+  outcome: Outcome = Outcome.Neutral;
+  slow: bool = false;
+  nowMs: i64 = 0;
+  /** Whether the record read by the last apply() was quiet, and whether it existed. */
+  wasQuiet: bool = false;
+  existed: bool = false;
+
+  constructor(readonly config: OutlierBreakerConfig, readonly rec: BreakerRecord, readonly out: ArrayBuffer) { super(); }
+
+  apply(cur: SharedValue | null): ArrayBuffer | null {
+    const c = this.config;
+    const rec = this.rec;
+    rec.decode(cur !== null ? cur.data : null);
+    this.existed = cur !== null;
+    this.wasQuiet = rec.quiet(c, this.nowMs);
+    const merged = rec.mergeSuccesses(changetype<Breaker>(this.breaker).pending, c, this.nowMs);
+    if (this.withOutcome) {
+      rec.complete(c, this.admitted, this.epoch, this.hasBody, this.ticket, this.outcome, this.slow, this.nowMs, randomF64());
+    } else {
+      rec.dirty = false;
+      rec.transition = Transition.None;
+    }
+    // A fresh breaker's first counted outcome creates its record, so a success is stored like a failure.
+    if (!rec.dirty && !merged) return null;
+    rec.encodeInto(this.out);
+    return this.out;
+  }
+}
+
 export class OutlierBreakerStage extends Stage {
   /** Breakers this VM has met, by key (at most maxBreakers). */
   private readonly breakers: Map<string, Breaker> = new Map<string, Breaker>();
@@ -75,8 +153,15 @@ export class OutlierBreakerStage extends Stage {
   /** Which keys have a breaker (a shared record slot), shared by all workers. */
   private readonly directory: SharedDirectory;
   /** Scratch record and output buffer, reused by every update on this VM. */
-  private readonly rec: BreakerRecord = new BreakerRecord();
-  private readonly out: ArrayBuffer = new ArrayBuffer(RECORD_SIZE);
+  private readonly rec: BreakerRecord;
+  private readonly out: ArrayBuffer;
+  private readonly records: SharedRecords = new SharedRecords(FILTER_NAME);
+  private readonly admission: AdmitUpdate;
+  private readonly outcomeUpdate: OutcomeUpdate;
+  /** `resilience_outlier_breaker_changes_total`: bumped after every write other workers must see at once. */
+  private readonly changes: u32;
+  /** The changes counter as this worker last read it (on request or tick). */
+  lastGen: u64 = 0;
   private readonly untracked: Counter;
   readonly fallbackHeader: Str | null;
   private warnedNoHost: bool = false;
@@ -87,32 +172,91 @@ export class OutlierBreakerStage extends Stage {
   constructor(readonly config: OutlierBreakerConfig) {
     super();
     this.untracked = new Counter(series(OVERFLOW, "", "untracked_total"));
+    this.changes = defineMetric(MetricType.Counter, METRIC_PREFIX + "outlier_breaker_changes_total");
     this.fallbackHeader = config.fallbackHeader.length > 0 ? new Str(config.fallbackHeader) : null;
     this.directory = new SharedDirectory(KEY_PREFIX + "breakers", <i32>config.maxBreakers, MAX_KEY_LENGTH, OVERFLOW,
       FILTER_NAME + ": " + config.maxBreakers.toString() + " breakers in use; later destinations share the \"" + OVERFLOW + "\" breaker");
+    const rec = new BreakerRecord();
+    const out = new ArrayBuffer(RECORD_SIZE);
+    this.rec = rec;
+    this.out = out;
+    this.admission = new AdmitUpdate(config, rec, out);
+    this.outcomeUpdate = new OutcomeUpdate(config, rec, out);
   }
 
   get name(): string { return FILTER_NAME; }
+
+  /** Pending successes reach the shared window within one window bucket (and within a second). */
+  tickPeriodMs(): u32 {
+    const b = bucketMs(this.config);
+    return <u32>(b < MAX_FLUSH_MS ? b : MAX_FLUSH_MS);
+  }
 
   newStream(view: StreamView): StageStream | null {
     return new OutlierBreakerStream(this);
   }
 
-  /** Keeps each state gauge current, also for a breaker whose open time ran out with no request since. */
+  /** Reads the changes counter (one host call, nothing allocated): a view taken at another value may be stale. */
+  readGeneration(): u64 {
+    const g = getMetric(this.changes);
+    this.lastGen = g;
+    return g;
+  }
+
+  /**
+   * Merges each breaker's pending successes into its record (CAS) or reads it, refreshing this worker's view, and keeps
+   * each state gauge current, also for a breaker whose open time ran out with no request since.
+   */
   onTick(nowMs: i64): void {
     const known = this.known;
+    if (known.length == 0) return;
+    const gen = this.readGeneration();
+    const rec = this.rec;
     for (let i = 0; i < known.length; i++) {
       const b = unchecked(known[i]);
       if (b.pendingRejections != 0) {
         b.rejections.inc(b.pendingRejections);
         b.pendingRejections = 0;
       }
-      const v = getSharedData(b.key);
-      if (v === null) continue;
-      let s = recordState(v.data);
-      if (s == State.Open && nowMs >= recordOpenUntilMs(v.data)) s = State.HalfOpen;
+      let exists = false;
+      if (b.pending.count != 0) {
+        const u = this.outcomeUpdate;
+        u.breaker = b;
+        u.withOutcome = false;
+        u.nowMs = nowMs;
+        const r = this.records.update(b.key, u);
+        if (r == Update.Exhausted) {
+          b.quiet = false;
+          continue;
+        }
+        if (r == Update.Written) b.pending.clear();
+        exists = r == Update.Written || u.existed;
+      } else {
+        const v = getSharedData(b.key);
+        if (v === null) {
+          b.quiet = true;
+          b.exists = false;
+          b.viewEpoch = 0;
+          b.viewGen = gen;
+          continue;
+        }
+        rec.decode(v.data);
+        exists = true;
+      }
+      this.see(b, exists, gen, nowMs);
+      let s = rec.state;
+      if (s == State.Open && nowMs >= rec.openUntilMs) s = State.HalfOpen;
       b.state.set(<u64>s);
     }
+  }
+
+  /** Takes the record in `rec` (read or written at changes-counter value `gen`) as b's view. */
+  private see(b: Breaker, exists: bool, gen: u64, nowMs: i64): void {
+    const rec = this.rec;
+    b.quiet = rec.quiet(this.config, nowMs);
+    b.exists = exists;
+    b.viewEpoch = rec.epoch;
+    b.viewGen = gen;
   }
 
   /** This VM's breaker of `key`, if it has met it already (no host call). */
@@ -146,52 +290,70 @@ export class OutlierBreakerStage extends Stage {
     return b;
   }
 
-
   /**
-   * Decides a request against the shared record. Only a breaker that is not closed needs the full decode and,
-   * when the decision changes the record (half-open transition, probe slot), a CAS write; a lost race re-reads.
-   * Sets `rec` to the record the decision was made on.
+   * Decides a request. A quiet view at the current changes-counter value passes with no further host call; otherwise
+   * the record is read, and when the decision changes it (half-open transition, probe slot) written back with CAS.
+   * Sets `rec` to the record (or view) the decision was made on.
    */
   admitRequest(b: Breaker, nowMs: i64, hasBody: bool): Admit {
-    let v = getSharedData(b.key);
+    const gen = this.readGeneration();
     const rec = this.rec;
-    if (v === null || recordState(v.data) == State.Closed) {
-      rec.epoch = v !== null ? recordEpoch(v.data) : 0;
+    if (b.quiet && b.viewGen == gen) {
+      rec.epoch = b.viewEpoch;
       rec.state = State.Closed;
       return Admit.Pass;
     }
+    const v = getSharedData(b.key);
+    if (v === null || recordState(v.data) == State.Closed) {
+      rec.decode(v !== null ? v.data : null);
+      this.see(b, v !== null, gen, nowMs);
+      return Admit.Pass;
+    }
+    b.quiet = false;
     if (recordState(v.data) == State.Open && nowMs < recordOpenUntilMs(v.data)) {
       rec.state = State.Open;
       rec.openUntilMs = recordOpenUntilMs(v.data);
       return Admit.Reject;
     }
-    for (let i = 0; i < CAS_RETRIES; i++) {
-      rec.decode(v !== null ? v.data : null);
-      const decision = rec.admit(this.config, nowMs, hasBody);
-      if (!rec.dirty) return decision;
-      if (this.write(b, casFor(v))) {
-        this.transitioned(b, nowMs);
-        return decision;
-      }
-      v = getSharedData(b.key);
-    }
-    return Admit.Reject; // lost every race: treat like a full half-open
+    const u = this.admission;
+    u.nowMs = nowMs;
+    u.hasBody = hasBody;
+    const r = this.records.updateFrom(b.key, v, u);
+    if (r == Update.Exhausted) return Admit.Reject; // lost every race: treat like a full half-open
+    if (r == Update.Written) this.transitioned(b, nowMs, false);
+    return u.decision;
   }
 
-  /** Applies a finished call's outcome to the shared record (read, apply, CAS write; re-read on a lost race). */
+  /**
+   * Applies a finished call's outcome. A success admitted on a quiet view that still holds on this worker is counted
+   * locally (no host call); anything else is read, applied with the pending successes, and CAS-written.
+   */
   completeRequest(b: Breaker, admitted: Admit, epoch: u32, hasBody: bool, ticket: u32, outcome: Outcome, slow: bool, nowMs: i64): void {
-    const rec = this.rec;
-    for (let i = 0; i < CAS_RETRIES; i++) {
-      const v = getSharedData(b.key);
-      rec.decode(v !== null ? v.data : null);
-      rec.complete(this.config, admitted, epoch, hasBody, ticket, outcome, slow, nowMs, randomF64());
-      if (!rec.dirty) return;
-      if (this.write(b, casFor(v))) {
-        this.transitioned(b, nowMs);
-        return;
-      }
+    if (admitted == Admit.Pass && outcome == Outcome.Success && b.quiet && b.exists && b.viewEpoch == epoch && b.viewGen == this.lastGen) {
+      b.pending.add(this.config, nowMs, epoch);
+      return;
     }
-    if (logEnabled(LogLevel.Warn)) log(LogLevel.Warn, FILTER_NAME + ": " + b.name + ": outcome dropped after " + CAS_RETRIES.toString() + " CAS races");
+    const u = this.outcomeUpdate;
+    u.breaker = b;
+    u.withOutcome = true;
+    u.admitted = admitted;
+    u.epoch = epoch;
+    u.hasBody = hasBody;
+    u.ticket = ticket;
+    u.outcome = outcome;
+    u.slow = slow;
+    u.nowMs = nowMs;
+    const r = this.records.update(b.key, u);
+    if (r == Update.Exhausted) {
+      b.quiet = false;
+      return;
+    }
+    if (r == Update.Written) {
+      b.pending.clear();
+      this.transitioned(b, nowMs, u.wasQuiet);
+    }
+    // The view as of this read or write; a bump of ours makes the next request look again (lastGen predates it).
+    this.see(b, r == Update.Written || u.existed, this.lastGen, nowMs);
   }
 
   get record(): BreakerRecord { return this.rec; }
@@ -223,16 +385,18 @@ export class OutlierBreakerStage extends Stage {
       "unguarded; run the filter in the cluster's upstream http_filters");
   }
 
-  private write(b: Breaker, cas: u32): bool {
-    this.rec.encodeInto(this.out);
-    return setSharedData(b.key, this.out, cas);
-  }
-
-  /** Metrics and one log line for the transition the last successful write made (only its writer reports it). */
-  private transitioned(b: Breaker, nowMs: i64): void {
+  /**
+   * After a write: metrics and one log line for a transition (only its writer reports it), and a bump of the changes
+   * counter when other workers' views must not hold any more (a transition, or the record stopped being quiet).
+   */
+  private transitioned(b: Breaker, nowMs: i64, wasQuiet: bool): void {
     const rec = this.rec;
     const t = rec.transition;
-    if (t == Transition.None) return;
+    if (t == Transition.None) {
+      if (wasQuiet && !rec.quiet(this.config, nowMs)) incrementMetric(this.changes, 1);
+      return;
+    }
+    incrementMetric(this.changes, 1);
     b.state.set(<u64>rec.state);
     unchecked(b.transitions[<i32>rec.state]).inc();
     if (t == Transition.Opened || t == Transition.Reopened) b.opens.inc();
