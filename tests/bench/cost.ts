@@ -6,7 +6,7 @@
 // ratio to the floor's added us, p50/p99 added latency at one connection, host calls and VM entries per request (the
 // same module driven through the same request shape in the emulator), module size. Method: tests/bench/lib.ts (Envoy
 // --concurrency 1 pinned to core 0, wrk pinned to core 1); every Envoy is started first, then each round measures every
-// variant in turn (the order rotates every round); the figures are medians over rounds, differences and ratios are
+// variant in turn (the starting point rotates every round); the figures are medians over rounds, differences and ratios are
 // taken within each round before the median (paired), and the spread printed is half the min..max range over rounds.
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -191,7 +191,7 @@ try {
   if (failing.length) throw new Error(`filters logged errors:\n${failing.map(([v, line]) => `  ${v.path} / ${v.name}: ${line}`).join("\n")}`);
   for (const [i, v] of variants.entries()) await v.verify?.(envoys[i]!);
   for (let round = 0; round < ROUNDS; round++) {
-    // The order rotates so no variant always follows the same neighbour or sits at the same point of a round.
+    // The starting point rotates, so no variant always runs at the same point of a round.
     for (let k = 0; k < variants.length; k++) {
       const i = (k + round * 7) % variants.length, v = variants[i]!, e = envoys[i]!;
       const cpu0 = processCpuNs(e.pid!), wall0 = process.hrtime.bigint();
