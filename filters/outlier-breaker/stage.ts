@@ -3,21 +3,22 @@
  * its record in shared data so every worker sees the same state, written with CAS so one transition wins
  * (filters/common/shared-record.ts).
  *
- * Shared state on the request path. Each worker keeps a view of each breaker: whether its record was quiet (closed,
- * no failure in a row, no failure in the window, slow-call rule off: BreakerRecord.quiet) when last read or written,
- * and at which value of the process-wide counter `resilience_outlier_breaker_changes_total`. Every write that makes a
- * record stop being quiet (a first failure) or moves its state bumps that counter, after the write. A request reads
- * the counter (proxy_get_metric: no allocation, no re-entry) and, while it equals the view's and the view is quiet,
- * passes without touching the record; a success on a quiet view is counted in the worker's PendingSuccesses and merged
- * into the record with the worker's next write or on the tick (within one tick, at most windowSeconds / 10 s and
- * 1 s). Anything else reads the record on request and writes the outcome at completion, as every request used to.
- * So a trip, a first failure or a half-open slot taken on one worker is seen by every other worker's next request.
+ * Shared state on the request path. Each worker keeps a view of each breaker: whether its record was closed, and
+ * quiet (closed, no failure in a row, no failure in the window, slow-call rule off: BreakerRecord.quiet), when last read
+ * or written, and at which value of the process-wide counter `resilience_outlier_breaker_changes_total`. Every write
+ * that moves a record's state, or makes it stop being quiet (a first failure), bumps that counter after the write.
+ * A request reads the counter (proxy_get_metric: nothing allocated, no re-entry into the VM); while it equals the
+ * view's and the view is closed, no transition happened anywhere since, so the request passes without reading the
+ * record. At completion a success on a quiet view is counted in the worker's PendingSuccesses and merged into the
+ * record with the worker's next write or on its tick (at most min(windowSeconds x 100 ms, 1 s) later); any other
+ * outcome is read, applied and CAS-written at once, as before. So a trip, a first failure or a half-open transition on
+ * one worker is seen by the next request on every worker, and counts stay exact but for successes still pending.
  *
- * Host calls per request. Closed and quiet, success: one metric read on request, nothing at completion (besides the
- * outcome's response.code, response.flags and attempt count). Closed, a failure or not quiet: the metric read and
- * one shared-data read on request, one read and one CAS write at completion (more only on a CAS race), one counter
- * increment when the write made the record unquiet or moved its state. Open: the metric read, one shared-data read,
- * the local reply. Half-open: a CAS write for each probe slot taken and given back.
+ * Host calls per request (besides the outcome's response.code, response.flags and attempt count at completion).
+ * Closed: one metric read on request; at completion nothing for a success on a quiet breaker, else one record read
+ * and one CAS write (more only on a CAS race), plus one counter increment when that write made the record unquiet
+ * or moved its state. Open: the metric read, one record read, the local reply. Half-open: the metric read, the record
+ * read, a CAS write for each probe slot taken and given back.
  */
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, P_RESPONSE_FLAGS } from "../../assembly/stream";
@@ -61,7 +62,8 @@ class Breaker {
   readonly transitions: StaticArray<Counter>;
   /** Rejections not yet added to `rejections`: flushed on each tick, so an open-state answer makes no metric call. */
   pendingRejections: i64 = 0;
-  /** This worker's view: the record was quiet when last read or written, at changes-counter value `viewGen`. */
+  /** This worker's view: the record was closed, and quiet, when last read or written at changes-counter value `viewGen`. */
+  closed: bool = false;
   quiet: bool = false;
   viewGen: u64 = 0;
   /** The record's epoch in that view, and whether the record existed (the first outcome creates it). */
@@ -226,6 +228,7 @@ export class OutlierBreakerStage extends Stage {
         u.nowMs = nowMs;
         const r = this.records.update(b.key, u);
         if (r == Update.Exhausted) {
+          b.closed = false;
           b.quiet = false;
           continue;
         }
@@ -234,6 +237,7 @@ export class OutlierBreakerStage extends Stage {
       } else {
         const v = getSharedData(b.key);
         if (v === null) {
+          b.closed = true;
           b.quiet = true;
           b.exists = false;
           b.viewEpoch = 0;
@@ -253,6 +257,7 @@ export class OutlierBreakerStage extends Stage {
   /** Takes the record in `rec` (read or written at changes-counter value `gen`) as b's view. */
   private see(b: Breaker, exists: bool, gen: u64, nowMs: i64): void {
     const rec = this.rec;
+    b.closed = rec.state == State.Closed;
     b.quiet = rec.quiet(this.config, nowMs);
     b.exists = exists;
     b.viewEpoch = rec.epoch;
@@ -291,14 +296,14 @@ export class OutlierBreakerStage extends Stage {
   }
 
   /**
-   * Decides a request. A quiet view at the current changes-counter value passes with no further host call; otherwise
-   * the record is read, and when the decision changes it (half-open transition, probe slot) written back with CAS.
-   * Sets `rec` to the record (or view) the decision was made on.
+   * Decides a request. A closed view at the current changes-counter value passes with no further host call (every
+   * transition bumps the counter); otherwise the record is read, and when the decision changes it (half-open
+   * transition, probe slot) written back with CAS. Sets `rec` to the record (or view) the decision was made on.
    */
   admitRequest(b: Breaker, nowMs: i64, hasBody: bool): Admit {
     const gen = this.readGeneration();
     const rec = this.rec;
-    if (b.quiet && b.viewGen == gen) {
+    if (b.closed && b.viewGen == gen) {
       rec.epoch = b.viewEpoch;
       rec.state = State.Closed;
       return Admit.Pass;
@@ -309,6 +314,7 @@ export class OutlierBreakerStage extends Stage {
       this.see(b, v !== null, gen, nowMs);
       return Admit.Pass;
     }
+    b.closed = false;
     b.quiet = false;
     if (recordState(v.data) == State.Open && nowMs < recordOpenUntilMs(v.data)) {
       rec.state = State.Open;
@@ -345,6 +351,7 @@ export class OutlierBreakerStage extends Stage {
     u.nowMs = nowMs;
     const r = this.records.update(b.key, u);
     if (r == Update.Exhausted) {
+      b.closed = false;
       b.quiet = false;
       return;
     }

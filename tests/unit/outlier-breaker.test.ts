@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
-import { Host, LogLevel, MetricType, prop, type PropertyValue, type Stream, type Vm } from "../emulator/index.js";
+import { Host, LogLevel, MetricType, WasmResult, prop, type PropertyValue, type Stream, type Vm } from "../emulator/index.js";
 
 const PREFIX = "resilience.outlier-breaker.";
 const STATES = ["closed", "open", "half-open"] as const;
@@ -44,6 +44,14 @@ function decodeRecord(bytes: Uint8Array): BreakerRecord {
     probeGen: v.getUint32(52, true),
     bodyProbeGen: v.getUint32(56, true),
   };
+}
+
+/** Calls counted in the record's window buckets (those still inside the window and not: the test keeps to one window). */
+function windowTotal(bytes: Uint8Array): number {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let n = 0;
+  for (let i = 0; i < 10; i++) n += v.getUint32(72 + 24 * i + 8, true);
+  return n;
 }
 
 const metric = (dest: string, what: string, state?: string) =>
@@ -674,10 +682,10 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
       assert.equal(host.sharedData(`${PREFIX}breakers`), undefined);
     });
 
-    // Changed with issue 11: a quiet closed breaker costs one metric read per request and no shared-data call (it read
-    // the record on request and read + CAS-wrote it at completion: 2 gets and 1 set); failures still read and write.
+    // Changed with issue 11: a closed breaker costs one metric read on request (it read the record: 1 get), and a success
+    // on a quiet one nothing at completion (it read + CAS-wrote the record: 1 get, 1 set); other outcomes still do.
     test("a warmed-up worker passes a quiet closed breaker's successes with one metric read and no shared-data call", () => {
-      const { host, vms, record } = start({ consecutiveFailures: 3 });
+      const { host, vms, record } = start({ consecutiveFailures: 4 });
       call(host, vms[0]!);
       const closed = call(host, vms[0]!).hostCallCount;
       assert.equal(closed.proxy_get_metric, 1, "the changes counter, on request");
@@ -692,11 +700,15 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
         "a first failure: read and CAS-write at completion, then the changes counter bumped for the other workers");
       const second = call(host, vms[0]!, { status: 500 }).hostCallCount;
       assert.deepEqual([second.proxy_get_metric, second.proxy_get_shared_data, second.proxy_set_shared_data, second.proxy_increment_metric], [1, 2, 1, undefined],
-        "no longer quiet: the record is read on request and read + written at completion");
+        "its own bump makes the writer read the record once on request");
+      const third = call(host, vms[0]!, { status: 500 }).hostCallCount;
+      assert.deepEqual([third.proxy_get_metric, third.proxy_get_shared_data, third.proxy_set_shared_data, third.proxy_increment_metric], [1, 1, 1, undefined],
+        "closed at the counter's value: no read on request; read + CAS write at completion, no bump");
       const success = call(host, vms[0]!).hostCallCount;
-      assert.deepEqual([success.proxy_get_shared_data, success.proxy_set_shared_data], [2, 1], "a success resetting the count is written at once");
+      assert.deepEqual([success.proxy_get_metric, success.proxy_get_shared_data, success.proxy_set_shared_data], [1, 1, 1], "a success resetting the count is written at once");
       assert.equal(record().consecutive, 0);
-      for (let i = 0; i < 3; i++) call(host, vms[0]!, { status: 500 });
+      for (let i = 0; i < 4; i++) call(host, vms[0]!, { status: 500 });
+      assert.equal(record().state, "open");
       const open = call(host, vms[0]!).hostCallCount;
       assert.equal(open.proxy_get_metric, 1);
       assert.equal(open.proxy_get_shared_data, 1);
@@ -705,6 +717,84 @@ for (const file of ["outlier-breaker.wasm", "outlier-breaker.debug.wasm"]) {
       assert.equal(open.proxy_increment_metric, undefined, "the rejection counter is flushed on ticks");
       const openTotal = Object.values(open).reduce((a, b) => a + b, 0);
       assert.ok(openTotal <= 7, `open: ${openTotal} host calls ${JSON.stringify(open)}`);
+    });
+
+    test("a worker whose view of the breaker was quiet refuses at once when another worker opens it, with no tick between", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 2, jitter: 0 });
+      for (let i = 0; i < 3; i++) assert.ok(call(host, vms[1]!).requestForwarded);
+      assert.equal(call(host, vms[1]!).hostCallCount.proxy_get_shared_data, undefined, "worker 1 passes on its quiet view");
+      call(host, vms[0]!, { status: 500 });
+      call(host, vms[0]!, { status: 500 });
+      assert.equal(record().state, "open");
+      const s = call(host, vms[1]!);
+      assert.equal(s.requestForwarded, false, "the changes counter moved: worker 1 reads the record and refuses");
+      assert.equal(s.localReply?.status, 503);
+    });
+
+    test("a success on another worker resets the consecutive count once a failure was written", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 2 });
+      call(host, vms[1]!);
+      call(host, vms[1]!);
+      for (let i = 0; i < 3; i++) {
+        call(host, vms[0]!, { status: 500 });
+        call(host, vms[1]!, { status: 200 });
+      }
+      assert.equal(record().state, "closed", "failures never came two in a row");
+      assert.equal(record().consecutive, 0);
+    });
+
+    test("successes counted on a quiet view reach the shared window on the tick and weigh in the failure rate exactly", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 0, failureRateThreshold: 50, minimumRequests: 20, windowSeconds: 10 });
+      for (let i = 0; i < 12; i++) call(host, vms[1]!);
+      const e = () => host.sharedData(`${PREFIX}b.0`)!.value;
+      assert.equal(windowTotal(e()), 1, "the first success created the record; 11 wait on worker 1");
+      host.advanceMs(1000);
+      assert.equal(windowTotal(e()), 12, "merged on worker 1's tick (windowSeconds x 100 ms = 1 s)");
+      for (let i = 0; i < 11; i++) call(host, vms[0]!, { status: 500 });
+      assert.equal(record().state, "closed", "11 failures of 23 calls: under 50%");
+      call(host, vms[0]!, { status: 500 });
+      assert.equal(record().state, "open", "12 of 24 = 50%");
+      assert.equal(record().trip, 2);
+    });
+
+    test("a worker's pending successes go with its next write, and successes of a past epoch are dropped", () => {
+      const { host, vms, record } = start({ consecutiveFailures: 3, jitter: 0, halfOpenSuccesses: 1, halfOpenProbes: 1 });
+      for (let i = 0; i < 5; i++) call(host, vms[0]!);
+      const e = () => host.sharedData(`${PREFIX}b.0`)!.value;
+      assert.equal(windowTotal(e()), 1);
+      for (let i = 0; i < 2; i++) call(host, vms[1]!);
+      assert.equal(windowTotal(e()), 1, "worker 1's successes wait too");
+      call(host, vms[0]!, { status: 500 });
+      assert.equal(windowTotal(e()), 6, "worker 0's 4 pending successes and the failure in one write");
+      for (let i = 0; i < 2; i++) call(host, vms[0]!, { status: 500 });
+      assert.equal(record().state, "open");
+      host.clock.advanceMs(5000);
+      call(host, vms[0]!);
+      assert.equal(record().state, "closed");
+      host.advanceMs(1000);
+      assert.equal(windowTotal(e()), 0, "nothing of the epoch before the opening is merged into the new one");
+    });
+
+    test("an update that loses every CAS race is dropped, counted and said once per worker", () => {
+      const { host, vms } = start({ consecutiveFailures: 1 });
+      call(host, vms[0]!);
+      const store = host.sharedDataStore;
+      const set = store.set.bind(store);
+      let races = 0;
+      store.set = (vmId, key, value, cas) => {
+        if (key === `${PREFIX}b.0` && cas !== 0) { races++; return WasmResult.CasMismatch; }
+        return set(vmId, key, value, cas);
+      };
+      call(host, vms[0]!, { status: 500 });
+      call(host, vms[0]!, { status: 500 });
+      assert.equal(races, 16, "8 tries per update");
+      assert.equal(host.counter("filter=.=outlier-breaker;.;resilience_shared_update_dropped_total"), 2n);
+      const said = host.logsAt(LogLevel.Warn).filter((l) => l.message.includes("CAS races"));
+      assert.equal(said.length, 1);
+      assert.match(said[0]!.message, /outlier-breaker: an update of shared key resilience\.outlier-breaker\.b\.0 lost 8 CAS races/);
+      store.set = set;
+      call(host, vms[0]!, { status: 500 });
+      assert.equal(call(host, vms[1]!).requestForwarded, false, "the next failure that lands opens it");
     });
 
     for (const [config, message] of [

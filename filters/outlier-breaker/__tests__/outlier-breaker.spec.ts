@@ -1,6 +1,6 @@
 import { ConfigReader } from "../../../assembly/config";
 import { parseConfig, OutlierBreakerConfig } from "../config";
-import { Admit, BreakerRecord, Outcome, State, Transition, Trip, RECORD_SIZE } from "../core";
+import { Admit, BreakerRecord, Outcome, PendingSuccesses, State, Transition, Trip, RECORD_SIZE } from "../core";
 
 function config(text: string): OutlierBreakerConfig {
   const r = ConfigReader.fromString(text, "outlier-breaker");
@@ -182,5 +182,58 @@ describe("outlier-breaker cross-field configuration checks", () => {
     refused('{"failureStatusCodes": [204]}', '"failureStatusCodes[0]"', "between 400 and 599");
     refused('{"stateHeader": "retry-after"}', '"stateHeader"', '"retry-after"');
     refused('{"fallbackHeader": "cookie"}', '"fallbackHeader"', '"cookie"');
+  });
+});
+
+describe("outlier-breaker quiet records and pending successes", () => {
+  it("is quiet only while closed with no failure in a row or in the window and the slow rule off", () => {
+    const c = config("{\"consecutiveFailures\": 3}");
+    const rec = new BreakerRecord();
+    expect(rec.quiet(c, T0)).toBe(true);
+    rec.complete(c, Admit.Pass, 0, NO_BODY, 0, Outcome.Success, false, T0, 0.0);
+    expect(rec.quiet(c, T0)).toBe(true);
+    rec.complete(c, Admit.Pass, 0, NO_BODY, 0, Outcome.Failure, false, T0, 0.0);
+    expect(rec.quiet(c, T0)).toBe(false);
+    rec.complete(c, Admit.Pass, 0, NO_BODY, 0, Outcome.Success, false, T0, 0.0);
+    expect(rec.consecutive).toBe(0);
+    expect(rec.quiet(c, T0 + 9_999)).toBe(false, "the failure is still in the 10 s window");
+    expect(rec.quiet(c, T0 + 10_000)).toBe(true, "its bucket has left the window");
+    const rateOff = config("{\"consecutiveFailures\": 3, \"failureRateThreshold\": 0}");
+    expect(rec.quiet(rateOff, T0)).toBe(true, "no rate rule: a failure in the window weighs nothing");
+    expect(rec.quiet(config("{\"slowCallRateThreshold\": 50}"), T0 + 10_000)).toBe(false);
+    expect(opened(config("{\"consecutiveFailures\": 1, \"jitter\": 0}")).quiet(c, T0)).toBe(false);
+  });
+
+  it("merges pending successes into their own buckets, dropping those that left the window", () => {
+    const c = config("{}");
+    const p = new PendingSuccesses();
+    p.add(c, T0, 0);
+    p.add(c, T0 + 1_000, 0);
+    p.add(c, T0 + 1_500, 0);
+    expect(p.count).toBe(3);
+    const rec = new BreakerRecord();
+    rec.complete(c, Admit.Pass, 0, NO_BODY, 0, Outcome.Failure, false, T0 + 1_200, 0.0);
+    expect(rec.mergeSuccesses(p, c, T0 + 1_600)).toBe(true);
+    rec.sum(c, T0 + 1_600);
+    expect(rec.total).toBe(4);
+    expect(rec.failed).toBe(1);
+    expect(rec.consecutive).toBe(1, "when the successes came relative to the failure is not known");
+    const late = new BreakerRecord();
+    expect(late.mergeSuccesses(p, c, T0 + 10_500)).toBe(true);
+    late.sum(c, T0 + 10_500);
+    expect(late.total).toBe(2, "the bucket of T0 left the window at T0 + 10000");
+  });
+
+  it("drops pending successes of another epoch or of a breaker that is not closed", () => {
+    const c = config("{\"consecutiveFailures\": 1, \"jitter\": 0}");
+    const p = new PendingSuccesses();
+    p.add(c, T0, 0);
+    const rec = opened(c);
+    expect(rec.mergeSuccesses(p, c, T0)).toBe(false);
+    expect(p.count).toBe(0);
+    p.add(c, T0, 0);
+    p.add(c, T0, 3);
+    expect(p.count).toBe(1, "a success of a newer epoch clears the older ones");
+    expect(p.epoch).toBe(3);
   });
 });
