@@ -4,7 +4,7 @@
  */
 import { FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, LogLevel } from "./abi/types";
 import { log, logEnabled, refreshLogLevel, setTickPeriodMs } from "./host";
-import { Gauge, taggedName } from "./metrics";
+import { Gauge, taggedName, flushBatched } from "./metrics";
 import { BUNDLE_VERSION } from "./version";
 
 // Whether this VM has said which bundle it runs (once per VM, at the first configure).
@@ -54,6 +54,7 @@ export class RootContext {
 
   /** Runs on the timer; subclasses call super.onTick(nowMs) to keep housekeeping. */
   onTick(): void {
+    flushBatched();
     refreshLogLevel();
     this.recordMemory();
   }
@@ -65,6 +66,8 @@ export class RootContext {
 
   /** Plugin removal or shutdown; return false to defer (then call proxy_done). Subclasses call super.onDone(). */
   onDone(): bool {
+    // Nothing summed on this VM is lost with the plugin.
+    flushBatched();
     // This VM's memory leaves the filter's total with it.
     const g = this.memoryGauge;
     if (g !== null && this.reportedMemory != 0) g.add(-this.reportedMemory);

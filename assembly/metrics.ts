@@ -50,6 +50,36 @@ export class Counter {
   get value(): u64 { return getMetric(this.id); }
 }
 
+/**
+ * A counter summed on this worker and handed to Envoy by flushBatched() (every root context's tick, and its on_done):
+ * no host call per request, one per series per tick. Readers see it at most one tick late.
+ */
+@final
+export class BatchedCounter {
+  readonly id: u32;
+  private pending: i64 = 0;
+  constructor(readonly name: string) {
+    this.id = defineMetric(MetricType.Counter, name);
+    batched.push(this);
+  }
+  @inline inc(delta: i64 = 1): void { this.pending += delta; }
+  /** Hands the sum since the last flush to Envoy (one host call, none when nothing changed). */
+  flush(): void {
+    const p = this.pending;
+    if (p == 0) return;
+    this.pending = 0;
+    incrementMetric(this.id, p);
+  }
+}
+
+// Every BatchedCounter of this VM, in definition order (series live as long as the VM: the list only grows with them).
+const batched = new Array<BatchedCounter>();
+
+/** Flushes every BatchedCounter of this VM: called by the binding on each tick and when a root context ends. */
+export function flushBatched(): void {
+  for (let i = 0, n = batched.length; i < n; i++) unchecked(batched[i]).flush();
+}
+
 /** A value that goes up and down; shared by all worker VMs (last writer wins on set). */
 @final
 export class Gauge {

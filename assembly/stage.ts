@@ -23,6 +23,10 @@ export abstract class Stage {
   tickPeriodMs(): u32 { return 0; }
   /** False when the stage never looks at `nowMs`: then a module of such stages reads no clock per request. */
   usesClock(): bool { return true; }
+  /** False when onComplete can take the time read on request headers (then no clock read at completion for it). */
+  clockAtCompletion(): bool { return this.usesClock(); }
+  /** True when onComplete always reads `request.duration` (view.requestDurationNs): completion time then costs no call. */
+  readsDuration(): bool { return false; }
 }
 
 /** One filter's per-request part. */
@@ -32,6 +36,8 @@ export abstract class StageStream {
   /** On response headers (the response can still be changed). Runs only in modules whose entry re-exports
    *  abi/exports-response.ts (Envoy calls only exported callbacks; each call into the VM costs). */
   onResponse(view: StreamView, nowMs: i64): void {}
+  /** False when onResponse does not look at `nowMs` for this stream (it then gets the request's reading, no clock read). */
+  clockOnResponse(): bool { return true; }
   /** Stream complete: record the outcome (code, flags, attempts, duration are final). */
   onComplete(view: StreamView, nowMs: i64): void {}
   /** The stream is gone; in a cluster's upstream filter chain this comes without onComplete (Envoy logs no upstream filter). */
@@ -44,11 +50,17 @@ export abstract class StageSetup {
   abstract build(config: ArrayBuffer): Stage[];
 }
 
-/** The per-stream HttpContext that runs a root's stages in order. */
+/**
+ * The per-stream HttpContext that runs a root's stages in order. The clock is read at most once per callback and only
+ * when a stage needs it: on request headers; on response headers only for a stream that asks (clockOnResponse); at
+ * completion, request start + `request.duration` when a stage reads that property anyway, else one read.
+ */
 export class StagedHttpContext extends HttpContext {
   private readonly view: StreamView;
   private readonly active: StageStream[];
-  private readonly clock: bool;
+  private readonly stagedRoot: StagedRoot;
+  /** The clock on request headers (ms), 0 when not read. */
+  private startMs: i64 = 0;
 
   constructor(id: u32, root: StagedRoot) {
     super(id, root);
@@ -61,16 +73,12 @@ export class StagedHttpContext extends HttpContext {
     }
     this.view = view;
     this.active = active;
-    this.clock = root.usesClock;
-  }
-
-  /** Wall-clock ms for the stages, or 0 when none of them reads it (saves a host call per callback). */
-  @inline private now(): i64 {
-    return this.clock ? nowMs() : 0;
+    this.stagedRoot = root;
   }
 
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
-    const now = this.now();
+    const now = this.stagedRoot.usesClock ? nowMs() : 0;
+    this.startMs = now;
     const view = this.view;
     view.requestHasBody = !endOfStream;
     const active = this.active;
@@ -88,7 +96,12 @@ export class StagedHttpContext extends HttpContext {
   onResponseHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const active = this.active;
     if (active.length == 0) return FilterHeadersStatus.Continue;
-    const now = this.now();
+    let now = this.startMs;
+    if (this.stagedRoot.usesClock) {
+      for (let i = 0; i < active.length; i++) {
+        if (unchecked(active[i]).clockOnResponse()) { now = nowMs(); break; }
+      }
+    }
     for (let i = 0; i < active.length; i++) unchecked(active[i]).onResponse(this.view, now);
     return FilterHeadersStatus.Continue;
   }
@@ -96,8 +109,23 @@ export class StagedHttpContext extends HttpContext {
   onLog(): void {
     const active = this.active;
     if (active.length == 0) return;
-    const now = this.now();
+    const now = this.completionMs();
     for (let i = 0; i < active.length; i++) unchecked(active[i]).onComplete(this.view, now);
+  }
+
+  /** The time at completion for the stages (0 when none reads the clock), read from the host only when not derivable. */
+  private completionMs(): i64 {
+    const root = this.stagedRoot;
+    if (!root.usesClock) return 0;
+    const start = this.startMs;
+    if (start == 0) return nowMs(); // the stream never reached request headers (Envoy logs it anyway)
+    if (!root.clockAtCompletion) return start;
+    if (root.readsDuration) {
+      // A stage reads request.duration anyway (the view caches it): start + duration is the completion time.
+      const d = this.view.requestDurationNs();
+      if (d >= 0) return start + d / 1_000_000;
+    }
+    return nowMs();
   }
 
   onDone(): void {
@@ -111,6 +139,10 @@ export class StagedRoot extends RootContext {
   stages: Stage[] = [];
   /** Whether any stage reads the clock. */
   usesClock: bool = false;
+  /** Whether any stage needs the time at completion (not the request's reading). */
+  clockAtCompletion: bool = false;
+  /** Whether a stage reads request.duration at completion anyway. */
+  readsDuration: bool = false;
 
   constructor(id: u32, name: string, private readonly setup: StageSetup) {
     super(id);
@@ -127,9 +159,16 @@ export class StagedRoot extends RootContext {
       return false;
     }
     this.stages = stages;
-    let clock = false;
-    for (let i = 0; i < stages.length; i++) clock = clock || stages[i].usesClock();
+    let clock = false, atCompletion = false, duration = false;
+    for (let i = 0; i < stages.length; i++) {
+      const st = stages[i];
+      clock = clock || st.usesClock();
+      atCompletion = atCompletion || st.clockAtCompletion();
+      duration = duration || st.readsDuration();
+    }
     this.usesClock = clock;
+    this.clockAtCompletion = atCompletion;
+    this.readsDuration = duration;
     let period: u32 = 0;
     for (let i = 0; i < stages.length; i++) {
       const p = stages[i].tickPeriodMs();

@@ -15,7 +15,7 @@ import {
   StreamView, H_CONTENT_TYPE, P_DOWNSTREAM_PEER_URI_SAN, P_DOWNSTREAM_LOCAL_URI_SAN, P_UPSTREAM_PEER_URI_SAN,
   P_UPSTREAM_LOCAL_URI_SAN, P_REQUEST_TOTAL_SIZE, P_RESPONSE_TOTAL_SIZE, P_GRPC_STATUS,
 } from "../../assembly/stream";
-import { Counter, Histogram, taggedName } from "../../assembly/metrics";
+import { BatchedCounter, Histogram, taggedName } from "../../assembly/metrics";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { ServiceMetricsConfig, Naming, FILTER_NAME, parseConfig, Workload } from "./config";
@@ -38,13 +38,13 @@ const UNKNOWN = "unknown";
 /** The series of one destination service on this VM. */
 class ServiceSeries {
   /** Request counters keyed by codeKey * 16 + flag index (project naming). */
-  requests: Map<i32, Counter> = new Map<i32, Counter>();
+  requests: Map<i32, BatchedCounter> = new Map<i32, BatchedCounter>();
   /** Istio naming: the series of each (identities, security policy, protocol) seen with this service. */
   connections: Map<string, IstioSeries> = new Map<string, IstioSeries>();
   private last: IstioSeries | null = null;
   duration: Histogram | null = null;
-  localReplies: Counter;
-  upstreamFailures: Counter;
+  localReplies: BatchedCounter;
+  upstreamFailures: BatchedCounter;
   readonly names: ServiceNames;
 
   constructor(readonly stage: ServiceMetricsStage, readonly service: string) {
@@ -54,15 +54,15 @@ class ServiceSeries {
     // In Istio naming the per-service extras carry the service's full name, as its istio_* series do.
     const label = istio ? names.full : service;
     if (!istio) this.duration = new Histogram(stage.seriesName(service, -1, 0, METRIC_PREFIX + "request_duration"));
-    this.localReplies = new Counter(stage.seriesName(label, -1, 0, METRIC_PREFIX + "local_replies_total"));
-    this.upstreamFailures = new Counter(stage.seriesName(label, -1, 0, METRIC_PREFIX + "upstream_failures_total"));
+    this.localReplies = new BatchedCounter(stage.seriesName(label, -1, 0, METRIC_PREFIX + "local_replies_total"));
+    this.upstreamFailures = new BatchedCounter(stage.seriesName(label, -1, 0, METRIC_PREFIX + "upstream_failures_total"));
     this.names = names;
   }
 
-  requestCounter(code: i32, flags: i32): Counter {
+  requestCounter(code: i32, flags: i32): BatchedCounter {
     const key = code * 16 + flags;
     if (this.requests.has(key)) return this.requests.get(key);
-    const c = new Counter(this.stage.seriesName(this.service, code, flags, METRIC_PREFIX + "requests_total"));
+    const c = new BatchedCounter(this.stage.seriesName(this.service, code, flags, METRIC_PREFIX + "requests_total"));
     this.requests.set(key, c);
     return c;
   }
@@ -107,7 +107,7 @@ class IstioLabels {
 class IstioSeries {
   private readonly labels: IstioLabels;
   /** Keyed by (codeKey * 16 + flag index) * 32 + gRPC status index. */
-  private readonly requests: Map<i32, Counter> = new Map<i32, Counter>();
+  private readonly requests: Map<i32, BatchedCounter> = new Map<i32, BatchedCounter>();
   readonly duration: Histogram;
   readonly requestBytes: Histogram;
   readonly responseBytes: Histogram;
@@ -134,7 +134,7 @@ class IstioSeries {
     this.labels = l;
   }
 
-  requestCounter(code: i32, flags: i32, grpcStatus: i32): Counter {
+  requestCounter(code: i32, flags: i32, grpcStatus: i32): BatchedCounter {
     const key = (code * 16 + flags) * 32 + grpcStatus;
     if (this.requests.has(key)) return this.requests.get(key);
     const names = this.labels.names.slice(0);
@@ -142,7 +142,7 @@ class IstioSeries {
     names.push("response_code"); values.push(codeLabel(code));
     names.push("grpc_response_status"); values.push(grpcStatusLabel(grpcStatus));
     names.push("response_flags"); values.push(FLAG_LABELS[flags]);
-    const c = new Counter(taggedName(names, values, "istio_requests_total"));
+    const c = new BatchedCounter(taggedName(names, values, "istio_requests_total"));
     this.requests.set(key, c);
     return c;
   }
@@ -174,6 +174,9 @@ export class ServiceMetricsStage extends Stage {
 
   /** Durations come from Envoy's `request.duration`: no clock reads. */
   usesClock(): bool { return false; }
+
+  /** Every completion reads request.duration: other stages' completion time comes from it, not from the clock. */
+  readsDuration(): bool { return true; }
 
   newStream(view: StreamView): StageStream | null {
     return new ServiceMetricsStream(this);
