@@ -101,10 +101,12 @@ for (const mode of await envoyModes()) {
         ...common, reporter: "destination", source_workload: "unknown", source_workload_namespace: "unknown",
         source_principal: "unknown", destination_principal: "unknown", connection_security_policy: "none",
       };
-      const series = await waitFor("11 requests in each report's duration histogram", async () => {
+      // Histograms reach /stats at Envoy's stats flush, istio_requests_total at each worker's tick (summed in the VM).
+      const series = await waitFor("11 requests in each report's duration histogram and request counter", async () => {
         const s = await envoy.promSeries();
         const counts = [source, mtls, plain].map((l) => seriesValue(s, "istio_request_duration_milliseconds_count", l));
-        return counts.every((c) => c === 11) ? s : notYet(counts);
+        const requests = [source, mtls, plain].map((l) => selectSeries(s, "istio_requests_total", l).reduce((n, x) => n + x.value, 0));
+        return counts.every((c) => c === 11) && requests.every((c) => c === 11) ? s : notYet({ counts, requests });
       }, { timeoutMs: 20_000, intervalMs: 250 });
       for (const labels of [source, mtls, plain]) {
         const at = (code: string) => seriesValue(series, "istio_requests_total", { ...labels, response_code: code, response_flags: "-" });

@@ -59,6 +59,15 @@ async function waitForHistogram(envoy: Envoy, name: string, labels: Record<strin
   }, { timeoutMs: 15_000, intervalMs: 250 });
 }
 
+/** Waits until resilience_requests_total, summed over all series, reaches `total` (workers flush counters on their tick). */
+async function waitForRequestTotal(envoy: Envoy, total: number): Promise<PromSeries[]> {
+  return waitFor(`resilience_requests_total to sum to ${total}`, async () => {
+    const series = await envoy.promSeries();
+    const n = selectSeries(series, "resilience_requests_total").reduce((s, x) => s + x.value, 0);
+    return n >= total ? series : notYet(n);
+  }, { timeoutMs: 15_000, intervalMs: 250 });
+}
+
 function promtool(text: string, sub: "metrics"): { status: number; out: string } {
   const r = spawnSync("promtool", ["check", sub], { input: text, encoding: "utf8" });
   if (r.error) throw new Error(`promtool not runnable (Debian package "prometheus"): ${r.error.message}`);
@@ -96,7 +105,9 @@ for (const mode of await envoyModes()) {
       const base = { reporter: "outbound" };
       const aL = { ...base, destination_service: "service-a" };
       const bL = { ...base, destination_service: "service-b" };
-      const series = await waitForHistogram(envoy, "resilience_request_duration", aL, 41);
+      await waitForHistogram(envoy, "resilience_request_duration", aL, 41);
+      // Counters reach Envoy on each worker's tick (summed in the VM), histograms at the stats flush: wait for both.
+      const series = await waitForRequestTotal(envoy, 58);
       const req = (labels: Record<string, string>) => seriesValue(series, "resilience_requests_total", labels);
       assert.equal(req({ ...aL, response_code: "200", response_code_class: "2xx", response_flags: "-" }), 22);
       assert.equal(req({ ...aL, response_code: "404", response_code_class: "4xx", response_flags: "-" }), 7);
@@ -159,7 +170,7 @@ for (const mode of await envoyModes()) {
       for (let i = 0; i < hosts.length; i += 20) {
         await Promise.all(hosts.slice(i, i + 20).map((h) => request(envoy.url() + "/", { headers: { host: h } })));
       }
-      const series = selectSeries(await envoy.promSeries(), "resilience_requests_total");
+      const series = selectSeries(await waitForRequestTotal(envoy, 1000), "resilience_requests_total");
       const services = new Set(series.map((s) => s.labels.destination_service));
       assert.ok(services.has("other"), "values beyond the cap fold into other");
       assert.ok(services.size <= cap + 1, `${services.size} distinct destination_service values, cap ${cap}`);

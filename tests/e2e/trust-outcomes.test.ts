@@ -116,6 +116,8 @@ for (const mode of await envoyModes()) {
     test("300 made-up Hosts (404) take no breaker; a real failing destination opens after 5 and its upstream sees 5", async () => {
       await attack.squat(ctx, "squat", { breakerAttempts: 5 });
       assert.equal(ctx.farm.hits("squat"), 5);
+      // service-metrics hands its counters to Envoy on each worker's tick: wait for them, then read everything at once.
+      await ctx.envoy.waitForSeries("resilience_requests_total", { destination_service: "unrouted", response_code: "404", response_flags: "NR" }, 300);
       const series = await ctx.envoy.promSeries();
       assert.equal(seriesValue(series, "resilience_requests_total", { destination_service: "unrouted", response_code: "404", response_flags: "NR" }), 300);
       const breakers = new Set(selectSeries(series, "resilience_outlier_breaker_state").map((s) => s.labels.destination_service));
