@@ -43,10 +43,22 @@ function lockFor(project, tarball) {
   return { name: project.name, version: project.version, lockfileVersion: 3, requires: true, packages };
 }
 
-/** The npm that runs us (under `npm run`, PATH starts with node_modules/.bin, where a dependency's old npm may sit). */
-const NPM = process.env.npm_execpath?.endsWith(".js") ? [process.execPath, process.env.npm_execpath] : ["npm"];
 /** PATH without the repo's node_modules/.bin: the temporary project uses only what it installed. */
 const PATH = (process.env.PATH ?? "").split(":").filter((d) => !d.startsWith(join(root, "node_modules"))).join(":");
+/**
+ * The system's npm, found on that PATH: under `npm run`, PATH starts with node_modules/.bin, where a dependency's npm 6
+ * sits (@as-pect/cli -> glob-promise -> npm-install-peers -> npm@6), and inside `npm test`'s chain even npm_execpath
+ * names that one; npm 6 has no `pack --pack-destination`.
+ */
+const NPM = ["npm"];
+{
+  const v = spawnSync("npm", ["--version"], { encoding: "utf8", env: { ...process.env, PATH } });
+  const major = Number((v.stdout ?? "").trim().split(".")[0]);
+  if (v.status !== 0 || !(major >= 7)) {
+    console.error(`release:check: needs npm 7 or later on PATH (outside node_modules), found ${JSON.stringify((v.stdout ?? "").trim() || v.error?.message)}`);
+    process.exit(1);
+  }
+}
 
 let step = "";
 function run(what, cmd, args, opts = {}) {
