@@ -7,7 +7,7 @@
  */
 import { Str, SharedValue, log } from "../../assembly/host";
 import { LogLevel } from "../../assembly/abi/types";
-import { RecordUpdate, SharedRecords, Update } from "./shared-record";
+import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 
 /** The directory's value: host-free. */
 export class Directory {
@@ -36,7 +36,7 @@ export class Directory {
   }
 }
 
-/** Admits one name into the directory's value as read (filters/common/shared-record.ts retries it on a lost race). */
+/** Admits one name into the directory's value as read (assembly/shared.ts retries it on a lost race). */
 class Admission extends RecordUpdate {
   name: string = "";
   slot: i32 = -1;

@@ -1,7 +1,7 @@
 /**
  * outlier-breaker as a stage: one closed/open/half-open breaker per destination (optionally per upstream host),
  * its record in shared data so every worker sees the same state, written with CAS so one transition wins
- * (filters/common/shared-record.ts).
+ * (assembly/shared.ts).
  *
  * Shared state on the request path. Each worker keeps a view of each breaker: whether its record was closed, and
  * quiet (closed, no failure in a row, no failure in the window, slow-call rule off: BreakerRecord.quiet), when last read
@@ -30,7 +30,7 @@ import {
   defineMetric, getMetric, incrementMetric,
 } from "../../assembly/host";
 import { LogLevel, MapType, MetricType } from "../../assembly/abi/types";
-import { RecordUpdate, SharedRecords, Update } from "../common/shared-record";
+import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { OutlierBreakerConfig, FILTER_NAME, FailOn, parseConfig } from "./config";

@@ -14,7 +14,7 @@ import { StreamView } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { SharedDirectory } from "../common/directory";
 import { Str, getSharedData, SharedValue } from "../../assembly/host";
-import { RecordUpdate, SharedRecords, Update } from "../common/shared-record";
+import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { RetryBudgetConfig, FILTER_NAME, MAX_RETRIES_CAP, parseConfig } from "./config";

@@ -17,7 +17,7 @@ import { isNeutral, isUpstreamFailure, outcomeOf } from "../common/outcome";
 import { normalizeName } from "../common/destination";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { Str, SharedValue, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64 } from "../../assembly/host";
-import { RecordUpdate, SharedRecords, Update } from "../common/shared-record";
+import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { TrafficSplitConfig, FILTER_NAME, parseConfig } from "./config";

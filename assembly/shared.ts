@@ -6,10 +6,10 @@
  * `resilience_shared_update_dropped_total{filter}` and logged once per VM and filter; the caller says what giving up
  * means for it (Update.Exhausted).
  */
-import { Str, SharedValue, getSharedData, setSharedData, casFor, log } from "../../assembly/host";
-import { LogLevel } from "../../assembly/abi/types";
-import { Counter, taggedName } from "../../assembly/metrics";
-import { METRIC_PREFIX } from "../../assembly/context";
+import { Str, SharedValue, getSharedData, setSharedData, casFor, log } from "./host";
+import { LogLevel } from "./abi/types";
+import { Counter, taggedName } from "./metrics";
+import { METRIC_PREFIX } from "./context";
 
 /** Tries of one update: enough for every worker of a large host writing one key at the same instant. */
 // @ts-ignore: decorator
