@@ -313,7 +313,7 @@ if (compareWith) {
   console.log(`\n### Since ${compareWith}\n`);
   console.log("| variant | path | added us | x floor | host calls | VM entries | KB |");
   console.log("|---|---|---|---|---|---|---|");
-  const change = (a: number | undefined, b: number | undefined, d = 1) => (a === b || a === undefined ? f(b, d) : `${f(a, d)} -> ${f(b, d)}`);
+  const change = (a: number | undefined, b: number | undefined, d = 1) => (f(a, d) === f(b, d) ? f(b, d) : `${f(a, d)} -> ${f(b, d)}`);
   for (const r of rows.filter((r) => !r.isBase)) {
     const b = before.get(`${r.path}/${r.name}`);
     if (!b) continue;
