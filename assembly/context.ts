@@ -64,15 +64,14 @@ export class RootContext {
 
   onHttpCallResponse(token: u32, numHeaders: u32, bodySize: u32, numTrailers: u32): void {}
 
-  /** Plugin removal or shutdown; return false to defer (then call proxy_done). Subclasses call super.onDone(). */
-  onDone(): bool {
+  /** Plugin removal or shutdown (run from proxy_on_delete: deletion cannot be deferred). Subclasses call super.onDone(). */
+  onDone(): void {
     // Nothing summed on this VM is lost with the plugin.
     flushBatched();
     // This VM's memory leaves the filter's total with it.
     const g = this.memoryGauge;
     if (g !== null && this.reportedMemory != 0) g.add(-this.reportedMemory);
     this.reportedMemory = 0;
-    return true;
   }
 
   /**

@@ -60,17 +60,18 @@ export function proxy_on_log(id: u32): void {
   if (s !== null) s.onLog();
 }
 
-export function proxy_on_done(id: u32): bool {
+/**
+ * No `proxy_on_done` export: Envoy then treats every context as done (cpp-host: true when the export is absent) and
+ * calls `proxy_on_delete` right after, for streams and for roots alike; the done work runs there, one VM entry less
+ * per stream. A root context can therefore not defer its deletion (none does).
+ */
+export function proxy_on_delete(id: u32): void {
   const s = streamContext(id);
   if (s !== null) {
     s.onDone();
-    return true;
+  } else if (roots.has(id)) {
+    roots.get(id).onDone();
   }
-  if (roots.has(id)) return roots.get(id).onDone();
-  return true;
-}
-
-export function proxy_on_delete(id: u32): void {
   forget(id);
   collectAtSafePoint(1);
 }
