@@ -36,7 +36,10 @@ export abstract class StageStream {
   /** On response headers (the response can still be changed). Runs only in modules whose entry re-exports
    *  abi/exports-response.ts (Envoy calls only exported callbacks; each call into the VM costs). */
   onResponse(view: StreamView, nowMs: i64): void {}
-  /** False when onResponse does not look at `nowMs` for this stream (it then gets the request's reading, no clock read). */
+  /**
+   * False when onResponse does not look at `nowMs` for this stream: it then gets the request's reading, and the clock is
+   * not read. Asked only of the streams of stages whose usesClock() is true.
+   */
   clockOnResponse(): bool { return true; }
   /** Stream complete: record the outcome (code, flags, attempts, duration are final). */
   onComplete(view: StreamView, nowMs: i64): void {}
@@ -61,16 +64,23 @@ export class StagedHttpContext extends HttpContext {
   private readonly stagedRoot: StagedRoot;
   /** The clock on request headers (ms), 0 when not read. */
   private startMs: i64 = 0;
+  /** Bit i: active[i] belongs to a stage that reads the clock (a module has at most 32 stages). */
+  private clocked: u32 = 0;
 
   constructor(id: u32, root: StagedRoot) {
     super(id, root);
     const view = new StreamView(id);
     const stages = root.stages;
     const active = new Array<StageStream>();
+    let clocked: u32 = 0;
     for (let i = 0; i < stages.length; i++) {
-      const s = unchecked(stages[i]).newStream(view);
-      if (s !== null) active.push(s);
+      const stage = unchecked(stages[i]);
+      const s = stage.newStream(view);
+      if (s === null) continue;
+      if (stage.usesClock()) clocked |= (<u32>1) << <u32>active.length;
+      active.push(s);
     }
+    this.clocked = clocked;
     this.view = view;
     this.active = active;
     this.stagedRoot = root;
@@ -97,10 +107,9 @@ export class StagedHttpContext extends HttpContext {
     const active = this.active;
     if (active.length == 0) return FilterHeadersStatus.Continue;
     let now = this.startMs;
-    if (this.stagedRoot.usesClock) {
-      for (let i = 0; i < active.length; i++) {
-        if (unchecked(active[i]).clockOnResponse()) { now = nowMs(); break; }
-      }
+    const clocked = this.clocked;
+    for (let i = 0; i < active.length; i++) {
+      if ((clocked & ((<u32>1) << <u32>i)) != 0 && unchecked(active[i]).clockOnResponse()) { now = nowMs(); break; }
     }
     for (let i = 0; i < active.length; i++) unchecked(active[i]).onResponse(this.view, now);
     return FilterHeadersStatus.Continue;
@@ -251,5 +260,6 @@ export function registerFilter(name: string, builder: StageBuilder): void {
 
 /** Registers the combined module's root: `names[i]` is built by `builders[i]`, and runs in that order. */
 export function registerCombined(moduleName: string, names: string[], builders: StageBuilder[]): void {
+  assert(names.length <= 32, "at most 32 stages per module (StagedHttpContext keeps one bit per stage)");
   registerRootEntry(moduleName, new StagedEntry(moduleName, new CombinedSetup(moduleName, names, builders)));
 }
