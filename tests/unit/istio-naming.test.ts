@@ -179,8 +179,9 @@ describe("service-metrics Istio naming in two emulated workers", () => {
     const i = send(istio.vms[0]!, "reviews", 200, mtls).hostCallCount;
     // Every call of the request, exactly: the counter is summed in the VM and flushed on the tick (no increment here).
     assert.deepEqual(i, { proxy_get_header_map_value: 2, proxy_get_property: 8, proxy_record_metric: 3 });
-    assert.equal(i.proxy_define_metric, undefined);
-    assert.equal(i.proxy_get_shared_data, undefined, "admitted names and identities are remembered per worker");
+    const calls: Record<string, number> = i;
+    assert.equal(calls.proxy_define_metric, undefined);
+    assert.equal(calls.proxy_get_shared_data, undefined, "admitted names and identities are remembered per worker");
 
     const host = new Host();
     const [vm] = host.startVms(wasm, 1, { pluginConfig: "{}", pluginName: "service-metrics", rootId: "service-metrics" });
