@@ -60,7 +60,9 @@ export abstract class StageSetup {
  */
 export class StagedHttpContext extends HttpContext {
   private readonly view: StreamView;
-  private readonly active: StageStream[];
+  /** The streams of the stages that act on this request, in order: the first `count` slots (one allocation, sized once). */
+  private readonly active: StaticArray<StageStream | null>;
+  private count: i32 = 0;
   private readonly stagedRoot: StagedRoot;
   /** The clock on request headers (ms), 0 when not read. */
   private startMs: i64 = 0;
@@ -71,16 +73,18 @@ export class StagedHttpContext extends HttpContext {
     super(id, root);
     const view = new StreamView(id);
     const stages = root.stages;
-    const active = new Array<StageStream>();
+    const active = new StaticArray<StageStream | null>(stages.length);
     let clocked: u32 = 0;
+    let n: i32 = 0;
     for (let i = 0; i < stages.length; i++) {
       const stage = unchecked(stages[i]);
       const s = stage.newStream(view);
       if (s === null) continue;
-      if (stage.usesClock()) clocked |= (<u32>1) << <u32>active.length;
-      active.push(s);
+      if (stage.usesClock()) clocked |= (<u32>1) << <u32>n;
+      unchecked(active[n++] = s);
     }
     this.clocked = clocked;
+    this.count = n;
     this.view = view;
     this.active = active;
     this.stagedRoot = root;
@@ -92,10 +96,10 @@ export class StagedHttpContext extends HttpContext {
     const view = this.view;
     view.requestHasBody = !endOfStream;
     const active = this.active;
-    for (let i = 0; i < active.length; i++) {
-      if (!unchecked(active[i]).onRequest(view, now)) {
+    for (let i = 0, n = this.count; i < n; i++) {
+      if (!stageAt(active, i).onRequest(view, now)) {
         // Stages after the one that replied never saw the request: they record nothing.
-        active.length = i + 1;
+        this.count = i + 1;
         return FilterHeadersStatus.StopIteration;
       }
     }
@@ -105,21 +109,23 @@ export class StagedHttpContext extends HttpContext {
 
   onResponseHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const active = this.active;
-    if (active.length == 0) return FilterHeadersStatus.Continue;
+    const n = this.count;
+    if (n == 0) return FilterHeadersStatus.Continue;
     let now = this.startMs;
     const clocked = this.clocked;
-    for (let i = 0; i < active.length; i++) {
-      if ((clocked & ((<u32>1) << <u32>i)) != 0 && unchecked(active[i]).clockOnResponse()) { now = nowMs(); break; }
+    for (let i = 0; i < n; i++) {
+      if ((clocked & ((<u32>1) << <u32>i)) != 0 && stageAt(active, i).clockOnResponse()) { now = nowMs(); break; }
     }
-    for (let i = 0; i < active.length; i++) unchecked(active[i]).onResponse(this.view, now);
+    for (let i = 0; i < n; i++) stageAt(active, i).onResponse(this.view, now);
     return FilterHeadersStatus.Continue;
   }
 
   onLog(): void {
     const active = this.active;
-    if (active.length == 0) return;
+    const n = this.count;
+    if (n == 0) return;
     const now = this.completionMs();
-    for (let i = 0; i < active.length; i++) unchecked(active[i]).onComplete(this.view, now);
+    for (let i = 0; i < n; i++) stageAt(active, i).onComplete(this.view, now);
   }
 
   /** The time at completion for the stages (0 when none reads the clock), read from the host only when not derivable. */
@@ -139,8 +145,14 @@ export class StagedHttpContext extends HttpContext {
 
   onDone(): void {
     const active = this.active;
-    for (let i = 0; i < active.length; i++) unchecked(active[i]).onDone(this.view);
+    for (let i = 0, n = this.count; i < n; i++) stageAt(active, i).onDone(this.view);
   }
+}
+
+/** Slot i (< count) of a context's streams: always set. */
+// @ts-ignore: decorator
+@inline function stageAt(active: StaticArray<StageStream | null>, i: i32): StageStream {
+  return changetype<StageStream>(unchecked(active[i]));
 }
 
 /** A root context whose behaviour is a list of stages built from the plugin configuration. */
