@@ -52,14 +52,15 @@ export class Counter {
 
 /**
  * A counter summed on this worker and handed to Envoy by flushBatched() (every root context's tick, and its on_done):
- * no host call per request, one per series per tick. Readers see it at most one tick late.
+ * no host call per request, one per series per tick. Readers see it at most one tick late. With `type` Gauge it batches
+ * a shared gauge's deltas the same way (a sum over workers, like resilience_wasm_memory_bytes).
  */
 @final
 export class BatchedCounter {
   readonly id: u32;
   private pending: i64 = 0;
-  constructor(readonly name: string) {
-    this.id = defineMetric(MetricType.Counter, name);
+  constructor(readonly name: string, type: MetricType = MetricType.Counter) {
+    this.id = defineMetric(type, name);
     batched.push(this);
   }
   @inline inc(delta: i64 = 1): void { this.pending += delta; }
