@@ -106,10 +106,10 @@ describe("medians, spreads and paired rounds", () => {
 });
 
 describe("host calls and VM entries per request (emulator)", () => {
-  test("the empty filter makes no host call and is entered five times: create, request headers, log, done, delete", async () => {
+  test("the empty filter makes no host call and is entered four times: create, request headers, log, delete (no on_done export)", async () => {
     const c = await countPerRequest("build/fixtures/empty-filter.wasm", "empty-filter", "", { authority: "service-a", cluster: "service-a" });
     assert.equal(c.hostCalls, 0);
-    assert.equal(c.vmEntries, 5);
-    assert.deepEqual(Object.keys(c.byName).sort(), ["vm:proxy_on_context_create", "vm:proxy_on_delete", "vm:proxy_on_done", "vm:proxy_on_log", "vm:proxy_on_request_headers"]);
+    assert.equal(c.vmEntries, 4);
+    assert.deepEqual(Object.keys(c.byName).sort(), ["vm:proxy_on_context_create", "vm:proxy_on_delete", "vm:proxy_on_log", "vm:proxy_on_request_headers"]);
   });
 });
