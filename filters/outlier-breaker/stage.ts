@@ -478,9 +478,16 @@ class OutlierBreakerStream extends StageStream {
     return false;
   }
 
+  /** The clock on response headers only where the answer's time decides: a probe, the slow-call rule, the upstream chain. */
+  clockOnResponse(): bool {
+    return this.admitted != Admit.Reject && this.breaker !== null &&
+      (this.upstreamChain || this.admitted == Admit.Probe || this.stage.config.slowCallRateThreshold != 0);
+  }
+
   onResponse(view: StreamView, nowMs: i64): void {
     if (this.admitted == Admit.Reject) return;
-    this.elapsedMs = nowMs - this.startMs;
+    // Without a reading of its own (clockOnResponse false) the elapsed time is taken at completion instead.
+    if (this.clockOnResponse()) this.elapsedMs = nowMs - this.startMs;
     if (!this.upstreamChain) {
       if (this.admitted == Admit.Probe) this.decideProbe(view, nowMs);
       return;

@@ -283,6 +283,9 @@ export class RetryBudgetStage extends Stage {
 }
 
 class RetryBudgetStream extends StageStream {
+  /** Nothing of this stage happens on response headers: no clock reading there for it. */
+  clockOnResponse(): bool { return false; }
+
   private budget: DestinationBudget | null = null;
   private wanted: u32 = 0;
   private granted: u32 = 0;
