@@ -15,10 +15,10 @@
  * (rejections, clamps, malformed values, full keys) at once. */
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
-import { Counter, Gauge, taggedName } from "../../assembly/metrics";
-import { Str, HeaderPair, getSharedData, setSharedData, incrementMetric, log, logEnabled, nowMs as hostNowMs, casFor } from "../../assembly/host";
+import { BatchedCounter, Counter, taggedName } from "../../assembly/metrics";
+import { Str, HeaderPair, getSharedData, setSharedData, log, logEnabled, nowMs as hostNowMs, casFor } from "../../assembly/host";
 import { ConfigReader } from "../../assembly/config";
-import { LogLevel, GrpcStatus } from "../../assembly/abi/types";
+import { LogLevel, GrpcStatus, MetricType } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { DeadlineConfig, CrossHop, Incoming, Source, SOURCE_NAMES, FILTER_NAME, SLOTS_PER_KEY, parseConfig } from "./config";
 import {
@@ -37,18 +37,6 @@ const H_UPSTREAM_TIMEOUT = new Str("x-envoy-upstream-rq-timeout-ms");
 const H_PER_TRY_TIMEOUT = new Str("x-envoy-upstream-rq-per-try-timeout-ms");
 const NO_HEADERS = new Array<HeaderPair>();
 
-/** A metric change summed on this worker and handed to Envoy on the housekeeping tick: no host call per request. */
-@final class Tally {
-  private pending: i64 = 0;
-  constructor(private readonly id: u32) {}
-  @inline add(delta: i64): void { this.pending += delta; }
-  flush(): void {
-    if (this.pending == 0) return;
-    incrementMetric(this.id, this.pending);
-    this.pending = 0;
-  }
-}
-
 function series(reporter: string, source: string, name: string): string {
   if (source.length == 0) return taggedName(["reporter"], [reporter], METRIC_PREFIX + FILTER_NAME + "_" + name);
   return taggedName(["reporter", "budget_source"], [reporter, source], METRIC_PREFIX + FILTER_NAME + "_" + name);
@@ -59,19 +47,17 @@ export class DeadlineStage extends Stage {
   /** Header handles in the order of `sources`. */
   readonly sourceHeaders: Str[] = [];
   /** By BudgetSource. */
-  readonly budgets: Tally[] = [];
+  readonly budgets: BatchedCounter[] = [];
   /** By Source. */
   readonly malformed: Counter[] = [];
   readonly expired: Counter;
   readonly rejections: Counter;
   readonly clamps: Counter;
-  hits: Tally | null = null;
-  misses: Tally | null = null;
-  records: Tally | null = null;
+  hits: BatchedCounter | null = null;
+  misses: BatchedCounter | null = null;
+  records: BatchedCounter | null = null;
   full: Counter | null = null;
-  slotsUsed: Tally | null = null;
-  /** Every Tally, for the tick. */
-  private readonly tallies: Tally[] = [];
+  slotsUsed: BatchedCounter | null = null;
   /** One handle per shared-data key, made on first use. */
   private readonly keys: StaticArray<Str | null>;
   private readonly keyCount: u32;
@@ -90,16 +76,16 @@ export class DeadlineStage extends Stage {
     this.keys = new StaticArray<Str | null>(<i32>keyCount);
     for (let i: i32 = 0; i < c.sources.length; i++) this.sourceHeaders.push(headerOf(this.header, c.sources[i]));
     for (let i: i32 = 0; i < BUDGET_SOURCE_LABELS.length; i++) {
-      this.budgets.push(this.tally(new Counter(series(rep, BUDGET_SOURCE_LABELS[i], "budgets_total")).id));
+      this.budgets.push(new BatchedCounter(series(rep, BUDGET_SOURCE_LABELS[i], "budgets_total")));
     }
     for (let i: i32 = 0; i < SOURCE_NAMES.length; i++) this.malformed.push(new Counter(series(rep, SOURCE_NAMES[i], "malformed_total")));
     if (c.crossHop == CrossHop.Lookup) {
-      this.hits = this.tally(new Counter(series(rep, "", "crosshop_hits_total")).id);
-      this.misses = this.tally(new Counter(series(rep, "", "crosshop_misses_total")).id);
+      this.hits = new BatchedCounter(series(rep, "", "crosshop_hits_total"));
+      this.misses = new BatchedCounter(series(rep, "", "crosshop_misses_total"));
     } else if (c.crossHop == CrossHop.Record) {
-      this.records = this.tally(new Counter(series(rep, "", "crosshop_records_total")).id);
+      this.records = new BatchedCounter(series(rep, "", "crosshop_records_total"));
       this.full = new Counter(series(rep, "", "crosshop_full_total"));
-      this.slotsUsed = this.tally(new Gauge(series(rep, "", "crosshop_slots_used")).id);
+      this.slotsUsed = new BatchedCounter(series(rep, "", "crosshop_slots_used"), MetricType.Gauge);
     }
     // Only "record" keeps per-request state (what to release at completion); the others share one stream object.
     if (c.crossHop != CrossHop.Record) this.stateless = new DeadlineStream(this);
@@ -112,17 +98,6 @@ export class DeadlineStage extends Stage {
    * read it anyway), not in every callback of the stream.
    */
   usesClock(): bool { return false; }
-
-  onTick(nowMs: i64): void {
-    const t = this.tallies;
-    for (let i: i32 = 0; i < t.length; i++) unchecked(t[i]).flush();
-  }
-
-  private tally(metricId: u32): Tally {
-    const t = new Tally(metricId);
-    this.tallies.push(t);
-    return t;
-  }
 
   newStream(view: StreamView): StageStream | null {
     const s = this.stateless;
@@ -159,8 +134,8 @@ export class DeadlineStage extends Stage {
         return false;
       }
       if (!setSharedData(key, b, casFor(cur))) continue;
-      changetype<Tally>(this.records).add(1);
-      if (outcome == PutOutcome.Added) changetype<Tally>(this.slotsUsed).add(1);
+      changetype<BatchedCounter>(this.records).inc();
+      if (outcome == PutOutcome.Added) changetype<BatchedCounter>(this.slotsUsed).inc();
       return true;
     }
     return false;
@@ -176,7 +151,7 @@ export class DeadlineStage extends Stage {
       const outcome = releaseSlot(b, hash, deadlineMs);
       if (outcome == ReleaseOutcome.NotHeld || outcome == ReleaseOutcome.Saturated) return;
       if (setSharedData(key, b, cur.cas)) {
-        if (outcome == ReleaseOutcome.Freed) changetype<Tally>(this.slotsUsed).add(-1);
+        if (outcome == ReleaseOutcome.Freed) changetype<BatchedCounter>(this.slotsUsed).inc(-1);
         return;
       }
     }
@@ -240,7 +215,7 @@ class DeadlineStream extends StageStream {
           table = entryDeadline(entry);
           tableCaller = entryCaller(entry);
         }
-        changetype<Tally>(table != NONE ? stage.hits : stage.misses).add(1);
+        changetype<BatchedCounter>(table != NONE ? stage.hits : stage.misses).inc();
       }
     }
 
@@ -258,7 +233,7 @@ class DeadlineStream extends StageStream {
 
     const t0 = view.requestTimeNs();
     const d = decide(c, incoming, from, def, table, tableCaller, t0 > 0 ? t0 / 1_000_000 : nowMs, nowMs);
-    unchecked(stage.budgets[<i32>d.source]).add(1);
+    unchecked(stage.budgets[<i32>d.source]).inc();
     if (d.clamped) stage.clamps.inc();
     if (d.source == BudgetSource.None) {
       // No deadline: pass untouched, except that an untrusted project header must not reach the app.
