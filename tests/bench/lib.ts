@@ -255,6 +255,19 @@ export interface CallCount {
  * Counts over 100 requests after 200 warm ones (destinations defined, caches filled), per request.
  */
 export async function countPerRequest(wasm: string, rootId: string, config: string, shape: RequestShape): Promise<CallCount> {
+  const { calls, entries } = await callsPerRequest(wasm, rootId, config, shape);
+  const byName: Record<string, number> = {};
+  const sum = (c: Record<string, number>, prefix: string) =>
+    Object.entries(c).reduce((total, [k, x]) => ((byName[prefix + k] = x), total + x), 0);
+  return { hostCalls: sum(calls, ""), vmEntries: sum(entries, "vm:"), byName };
+}
+
+/**
+ * Host calls and VM entries (callbacks, `malloc`) by name, per request, over `n` requests after `warm` ones through one
+ * emulated worker: the request the benchmarks serve (a GET with a Host header, answered 200 with a 2-byte body).
+ */
+export async function callsPerRequest(wasm: string, rootId: string, config: string, shape: RequestShape, warm = 200, n = 100):
+  Promise<{ calls: Record<string, number>; entries: Record<string, number> }> {
   const { Host } = await import("../emulator/index.js");
   const host = new Host({ vmId: "resilience" });
   const [vm] = host.startVms(wasm, 1, { pluginConfig: config, rootId, pluginName: rootId });
@@ -268,14 +281,11 @@ export async function countPerRequest(wasm: string, rootId: string, config: stri
     }
     s.finish();
   };
-  for (let i = 0; i < 200; i++) one(i);
+  for (let i = 0; i < warm; i++) one(i);
   host.resetHostCallCount();
-  const n = 100;
-  for (let i = 0; i < n; i++) one(200 + i);
-  const byName: Record<string, number> = {};
-  const sum = (c: Record<string, number>, prefix: string) =>
-    Object.entries(c).reduce((total, [k, x]) => ((byName[prefix + k] = x / n), total + x / n), 0);
-  return { hostCalls: sum(host.hostCallCount, ""), vmEntries: sum(host.moduleCallCount, "vm:"), byName };
+  for (let i = 0; i < n; i++) one(warm + i);
+  const per = (c: Record<string, number>) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v / n]));
+  return { calls: per(host.hostCallCount), entries: per(host.moduleCallCount) };
 }
 
 /** Per round, a[r] - b[r]: a difference taken within each round, before any median (rounds are paired). */

@@ -5,49 +5,28 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
-import { Host } from "../emulator/index.js";
+import { callsPerRequest } from "../bench/lib.js";
 
-interface PerRequest {
-  calls: Record<string, number>;
-  entries: Record<string, number>;
-}
-
-/** Drives `n` warm requests through one worker of `module` (config `{}`), after 50 warm-up ones; returns counts per request. */
-function perRequest(module: string, cluster: string | undefined, n = 20): PerRequest {
+/** Counts per request for `module` (config `{}`) over 20 warm requests after 50 (the benchmark's own counter). */
+async function perRequest(module: string, cluster: string | undefined): Promise<{ calls: Record<string, number>; entries: Record<string, number> }> {
   const wasm = fileURLToPath(new URL(`../../build/${module}.wasm`, import.meta.url));
   if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run \`npm run build\` first`);
-  const host = new Host({ vmId: "resilience" });
-  const [vm] = host.startVms(wasm, 1, { pluginConfig: "{}", rootId: module, pluginName: module });
-  const one = (i: number) => {
-    const s = vm!.newStream({ properties: cluster ? { "xds.cluster_name": cluster } : {} });
-    s.requestHeaders({ ":authority": "service-a", ":path": "/", ":method": "GET", ":scheme": "http", "x-request-id": `r-${i}` }, true);
-    host.clock.advanceMs(1);
-    if (s.requestForwarded) {
-      s.responseHeaders({ ":status": "200", "content-length": "2", "content-type": "text/plain" }, false);
-      s.responseBody("ok", true);
-    }
-    s.finish();
-  };
-  for (let i = 0; i < 50; i++) one(i);
-  host.resetHostCallCount();
-  for (let i = 0; i < n; i++) one(50 + i);
-  const per = (c: Record<string, number>) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v / n]));
-  return { calls: per(host.hostCallCount), entries: per(host.moduleCallCount) };
+  return callsPerRequest(wasm, module, "{}", { authority: "service-a", cluster }, 50, 20);
 }
 
 const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
 
 describe("host calls and VM entries per request (emulator, config {})", () => {
-  test("service-metrics: 6 calls, no clock, no counter update (summed per worker, flushed on the tick)", () => {
-    const p = perRequest("service-metrics", "service-a");
+  test("service-metrics: 6 calls, no clock, no counter update (summed per worker, flushed on the tick)", async () => {
+    const p = await perRequest("service-metrics", "service-a");
     assert.deepEqual(p.calls, { proxy_get_header_map_value: 1, proxy_get_property: 4, proxy_record_metric: 1 });
     assert.deepEqual(p.entries, {
       proxy_on_context_create: 1, proxy_on_request_headers: 1, malloc: 5, proxy_on_log: 1, proxy_on_delete: 1,
     });
   });
 
-  test("deadline: one clock read, the three source headers and request.time; no entry at response or completion work", () => {
-    const p = perRequest("deadline", "service-a");
+  test("deadline: one clock read, the three source headers and request.time; no entry at response or completion work", async () => {
+    const p = await perRequest("deadline", "service-a");
     assert.deepEqual(p.calls, { proxy_get_current_time_nanoseconds: 1, proxy_get_header_map_value: 3, proxy_get_property: 1 });
     assert.deepEqual(p.entries, {
       proxy_on_context_create: 1, proxy_on_request_headers: 1, malloc: 1, proxy_on_log: 1, proxy_on_delete: 1,
@@ -56,8 +35,8 @@ describe("host calls and VM entries per request (emulator, config {})", () => {
 
   // Bounds at today's counts: an added call or entry on the common path fails here.
   for (const [path, cluster, maxCalls, maxMalloc] of [["direct_response", undefined, 15, 6], ["proxied", "service-a", 18, 7]] as const) {
-    test(`the combined module, ${path}: one clock read, no counter update, no on_done`, () => {
-      const p = perRequest("resilience", cluster);
+    test(`the combined module, ${path}: one clock read, no counter update, no on_done`, async () => {
+      const p = await perRequest("resilience", cluster);
       // On request headers only: at completion the time is request start + request.duration (service-metrics reads
       // it), and on response headers no stream asks (StageStream.clockOnResponse: the breaker only for a probe, the
       // slow-call rule or its upstream chain; the budget never).
