@@ -6,8 +6,9 @@
 import { MapType, GrpcStatus } from "./abi/types";
 import {
   Str, propertyPath, getHeader, replaceHeader, removeHeader, getPropertyI64, getPropertyString,
-  sendLocalResponse, clearRouteCache, HeaderPair, setProperty, getSharedData, setSharedData, casFor,
+  sendLocalResponse, clearRouteCache, HeaderPair, setProperty, getSharedData, SharedValue,
 } from "./host";
+import { RecordUpdate, SharedRecords } from "./shared";
 
 export const H_AUTHORITY = new Str(":authority");
 export const H_PATH = new Str(":path");
@@ -106,19 +107,29 @@ function loadSharedRouteMemo(): bool {
   return true;
 }
 
-/** Learns a pair on this VM and adds it to the shared memo (a CAS append; a lost race re-reads once per attempt). */
+/** Appends one learned pair to the shared memo, unless it is full or another worker taught the pair already. */
+class RouteMemoAppend extends RecordUpdate {
+  key: string = "";
+  entry: string = "";
+
+  apply(v: SharedValue | null): ArrayBuffer | null {
+    const cur = v !== null ? String.UTF8.decode(v.data) : "";
+    if (cur.split(MEMO_ENTRY).length > ROUTE_MEMO_CAP) return null;
+    if ((MEMO_ENTRY + cur).includes(MEMO_ENTRY + this.key + MEMO_FIELD)) return null; // another worker taught it already
+    return String.UTF8.encode(cur.length > 0 ? cur + MEMO_ENTRY + this.entry : this.entry);
+  }
+}
+const routeMemoRecords = new SharedRecords("route_memo");
+const routeMemoAppend = new RouteMemoAppend();
+
+/** Learns a pair on this VM and adds it to the shared memo (assembly/shared.ts: a CAS append under the one retry policy). */
 function learnRoute(key: string, cluster: string): void {
   if (routeMemo.has(key) || routeMemo.size >= ROUTE_MEMO_CAP) return;
   routeMemo.set(key, cluster);
-  const entry = key + MEMO_FIELD + cluster;
-  for (let i = 0; i < 4; i++) {
-    const v = getSharedData(ROUTE_MEMO_KEY);
-    const cur = v !== null ? String.UTF8.decode(v.data) : "";
-    if (cur.split(MEMO_ENTRY).length > ROUTE_MEMO_CAP) return;
-    if ((MEMO_ENTRY + cur).includes(MEMO_ENTRY + key + MEMO_FIELD)) return; // another worker taught it already
-    const next = cur.length > 0 ? cur + MEMO_ENTRY + entry : entry;
-    if (setSharedData(ROUTE_MEMO_KEY, String.UTF8.encode(next), casFor(v))) return;
-  }
+  const u = routeMemoAppend;
+  u.key = key;
+  u.entry = key + MEMO_FIELD + cluster;
+  routeMemoRecords.update(ROUTE_MEMO_KEY, u);
 }
 
 // @ts-ignore: decorator

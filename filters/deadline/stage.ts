@@ -16,7 +16,8 @@
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
 import { BatchedCounter, Counter, taggedName } from "../../assembly/metrics";
-import { Str, HeaderPair, getSharedData, setSharedData, log, logEnabled, nowMs as hostNowMs, casFor } from "../../assembly/host";
+import { Str, HeaderPair, SharedValue, getSharedData, log, logEnabled, nowMs as hostNowMs } from "../../assembly/host";
+import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 import { ConfigReader } from "../../assembly/config";
 import { LogLevel, GrpcStatus, MetricType } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
@@ -27,9 +28,38 @@ import {
   parseMillis, putSlot, releaseSlot,
 } from "./core";
 
-/** Bounded CAS retries when two workers write the same key at the same moment. */
-// @ts-ignore: decorator
-@inline const CAS_RETRIES: i32 = 8;
+/** Puts hash -> deadline into a key's slots; `outcome` is what the last apply() decided. */
+class SlotPut extends RecordUpdate {
+  hash: u64 = 0;
+  deadlineMs: i64 = 0;
+  caller: bool = false;
+  nowMs: i64 = 0;
+  graceMs: i64 = 0;
+  outcome: PutOutcome = PutOutcome.Full;
+
+  apply(cur: SharedValue | null): ArrayBuffer | null {
+    const b = bucketOf(cur !== null ? cur.data : null);
+    this.outcome = putSlot(b, this.hash, this.deadlineMs, this.caller, this.nowMs, this.graceMs);
+    return this.outcome == PutOutcome.Full ? null : b;
+  }
+}
+
+/** Drops one hold on a key's slot; `outcome` is what the last apply() decided. */
+class SlotRelease extends RecordUpdate {
+  hash: u64 = 0;
+  deadlineMs: i64 = 0;
+  outcome: ReleaseOutcome = ReleaseOutcome.NotHeld;
+
+  apply(cur: SharedValue | null): ArrayBuffer | null {
+    if (cur === null) {
+      this.outcome = ReleaseOutcome.NotHeld;
+      return null;
+    }
+    const b = bucketOf(cur.data);
+    this.outcome = releaseSlot(b, this.hash, this.deadlineMs);
+    return this.outcome == ReleaseOutcome.NotHeld || this.outcome == ReleaseOutcome.Saturated ? null : b;
+  }
+}
 
 const H_GRPC_TIMEOUT = new Str("grpc-timeout");
 const H_ENVOY_EXPECTED = new Str("x-envoy-expected-rq-timeout-ms");
@@ -55,13 +85,17 @@ export class DeadlineStage extends Stage {
   readonly clamps: Counter;
   hits: BatchedCounter | null = null;
   misses: BatchedCounter | null = null;
-  records: BatchedCounter | null = null;
+  recordsTotal: BatchedCounter | null = null;
   full: Counter | null = null;
   slotsUsed: BatchedCounter | null = null;
   /** One handle per shared-data key, made on first use. */
   private readonly keys: StaticArray<Str | null>;
   private readonly keyCount: u32;
   private stateless: DeadlineStream | null = null;
+  /** The cross-hop table's CAS updates (assembly/shared.ts), reused by every request. */
+  private readonly records: SharedRecords = new SharedRecords(FILTER_NAME);
+  private readonly put: SlotPut = new SlotPut();
+  private readonly releaseUpdate: SlotRelease = new SlotRelease();
 
   constructor(readonly config: DeadlineConfig) {
     super();
@@ -83,7 +117,7 @@ export class DeadlineStage extends Stage {
       this.hits = new BatchedCounter(series(rep, "", "crosshop_hits_total"));
       this.misses = new BatchedCounter(series(rep, "", "crosshop_misses_total"));
     } else if (c.crossHop == CrossHop.Record) {
-      this.records = new BatchedCounter(series(rep, "", "crosshop_records_total"));
+      this.recordsTotal = new BatchedCounter(series(rep, "", "crosshop_records_total"));
       this.full = new Counter(series(rep, "", "crosshop_full_total"));
       this.slotsUsed = new BatchedCounter(series(rep, "", "crosshop_slots_used"), MetricType.Gauge);
     }
@@ -124,36 +158,30 @@ export class DeadlineStage extends Stage {
 
   /** Records hash -> deadline; false when the key was full of live entries or CAS kept failing. */
   record(hash: u64, deadlineMs: i64, caller: bool, nowMs: i64): bool {
-    const key = this.keyFor(hash);
-    for (let i: i32 = 0; i < CAS_RETRIES; i++) {
-      const cur = getSharedData(key);
-      const b = bucketOf(cur !== null ? cur.data : null);
-      const outcome = putSlot(b, hash, deadlineMs, caller, nowMs, <i64>this.config.graceMs);
-      if (outcome == PutOutcome.Full) {
-        changetype<Counter>(this.full).inc();
-        return false;
-      }
-      if (!setSharedData(key, b, casFor(cur))) continue;
-      changetype<BatchedCounter>(this.records).inc();
-      if (outcome == PutOutcome.Added) changetype<BatchedCounter>(this.slotsUsed).inc();
-      return true;
+    const u = this.put;
+    u.hash = hash;
+    u.deadlineMs = deadlineMs;
+    u.caller = caller;
+    u.nowMs = nowMs;
+    u.graceMs = <i64>this.config.graceMs;
+    const r = this.records.update(this.keyFor(hash), u);
+    if (r == Update.Unchanged) {
+      changetype<Counter>(this.full).inc();
+      return false;
     }
-    return false;
+    if (r != Update.Written) return false;
+    changetype<BatchedCounter>(this.recordsTotal).inc();
+    if (u.outcome == PutOutcome.Added) changetype<BatchedCounter>(this.slotsUsed).inc();
+    return true;
   }
 
   /** Drops a finished request's hold on its slot; the slot is freed when no other request with its id holds it. */
   release(hash: u64, deadlineMs: i64): void {
-    const key = this.keyFor(hash);
-    for (let i: i32 = 0; i < CAS_RETRIES; i++) {
-      const cur = getSharedData(key);
-      if (cur === null) return;
-      const b = bucketOf(cur.data);
-      const outcome = releaseSlot(b, hash, deadlineMs);
-      if (outcome == ReleaseOutcome.NotHeld || outcome == ReleaseOutcome.Saturated) return;
-      if (setSharedData(key, b, cur.cas)) {
-        if (outcome == ReleaseOutcome.Freed) changetype<BatchedCounter>(this.slotsUsed).inc(-1);
-        return;
-      }
+    const u = this.releaseUpdate;
+    u.hash = hash;
+    u.deadlineMs = deadlineMs;
+    if (this.records.update(this.keyFor(hash), u) == Update.Written && u.outcome == ReleaseOutcome.Freed) {
+      changetype<BatchedCounter>(this.slotsUsed).inc(-1);
     }
   }
 }
