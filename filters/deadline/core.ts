@@ -3,6 +3,7 @@
  * the default rules, the time-left decision, and the cross-hop slot table's value layout. Time is an argument (ms).
  */
 import { DeadlineConfig, DefaultRule, Incoming, SLOTS_PER_KEY } from "./config";
+import { fmix64, hashText } from "../../assembly/hash";
 
 /** "No deadline" for absolute times and "absent" for parsed budgets. */
 // @ts-ignore: decorator
@@ -223,19 +224,9 @@ export function decide(c: DeadlineConfig, incomingMs: i64, incomingSource: Budge
 /** True when the entry's deadline was a caller's budget (not the recording hop's default). */
 @inline export function entryCaller(e: u64): bool { return (e & CALLER_BIT) != 0; }
 
-/** FNV-1a (64-bit) of the request id's UTF-16 code units, mixed by MurmurHash3's finalizer; never 0 (a free slot). */
+/** The request id's hash (assembly/hash.ts: FNV-1a 64 of its UTF-8, finalized so `% keys` sees every bit); never 0 (a free slot). */
 export function hashRequestId(id: string): u64 {
-  let h: u64 = 0xcbf29ce484222325;
-  for (let i: i32 = 0, n: i32 = id.length; i < n; i++) {
-    h ^= <u64>id.charCodeAt(i);
-    h *= 0x100000001b3;
-  }
-  // FNV's low bits depend only on the inputs' low bits; the finalizer spreads every bit before `% keys`.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccd;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53;
-  h ^= h >> 33;
+  const h = fmix64(hashText(id));
   return h != 0 ? h : 1;
 }
 
