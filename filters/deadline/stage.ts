@@ -16,7 +16,8 @@
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
 import { BatchedCounter, Counter, taggedName } from "../../assembly/metrics";
-import { Str, HeaderPair, SharedValue, getSharedData, log, logEnabled, nowMs as hostNowMs } from "../../assembly/host";
+import { Str, HeaderPair, SharedValue, getSharedData, nowMs as hostNowMs } from "../../assembly/host";
+import { StageLog } from "../../assembly/log";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 import { ConfigReader } from "../../assembly/config";
 import { LogLevel, GrpcStatus, MetricType } from "../../assembly/abi/types";
@@ -66,6 +67,7 @@ const H_ENVOY_EXPECTED = new Str("x-envoy-expected-rq-timeout-ms");
 const H_UPSTREAM_TIMEOUT = new Str("x-envoy-upstream-rq-timeout-ms");
 const H_PER_TRY_TIMEOUT = new Str("x-envoy-upstream-rq-per-try-timeout-ms");
 const NO_HEADERS = new Array<HeaderPair>();
+const LOG = new StageLog(FILTER_NAME);
 
 function series(reporter: string, source: string, name: string): string {
   if (source.length == 0) return taggedName(["reporter"], [reporter], METRIC_PREFIX + FILTER_NAME + "_" + name);
@@ -223,9 +225,7 @@ class DeadlineStream extends StageStream {
           }
         } else {
           unchecked(stage.malformed[<i32>s]).inc();
-          if (logEnabled(LogLevel.Debug)) {
-            log(LogLevel.Debug, FILTER_NAME + " [" + view.id.toString() + "] ignoring malformed " + SOURCE_NAMES[<i32>s] + " \"" + value + "\"");
-          }
+          if (LOG.on(LogLevel.Debug)) LOG.debug("ignoring malformed " + SOURCE_NAMES[<i32>s] + " \"" + value + "\"", view);
         }
       }
     }
@@ -274,8 +274,8 @@ class DeadlineStream extends StageStream {
       stage.expired.inc();
       if (c.enforce) {
         stage.rejections.inc();
-        if (logEnabled(LogLevel.Debug)) {
-          log(LogLevel.Debug, FILTER_NAME + " [" + view.id.toString() + "] deadline exceeded: " + d.leftMs.toString() + " ms left from " + BUDGET_SOURCE_LABELS[<i32>d.source]);
+        if (LOG.on(LogLevel.Debug)) {
+          LOG.debug("deadline exceeded: " + d.leftMs.toString() + " ms left from " + BUDGET_SOURCE_LABELS[<i32>d.source], view);
         }
         view.reply(504, "deadline_exceeded", "deadline exceeded", NO_HEADERS, grpc ? GrpcStatus.DeadlineExceeded : GrpcStatus.None);
         return false;

@@ -26,11 +26,12 @@ import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { SharedDirectory } from "../common/directory";
 import { Cause, classify as classifyCause, isNeutral, outcomeOf } from "../common/outcome";
 import {
-  Str, HeaderPair, SharedValue, getHeader, getPropertyI64, getSharedData, randomF64, log, logEnabled, nowMs as hostNowMs,
+  Str, HeaderPair, SharedValue, getHeader, getPropertyI64, getSharedData, randomF64, nowMs as hostNowMs,
   defineMetric, getMetric, incrementMetric,
 } from "../../assembly/host";
 import { LogLevel, MapType, MetricType } from "../../assembly/abi/types";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
+import { StageLog } from "../../assembly/log";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { ConfigReader } from "../../assembly/config";
 import { OutlierBreakerConfig, FILTER_NAME, FailOn, parseConfig } from "./config";
@@ -50,6 +51,7 @@ const DETAILS: string[] = ["", "outlier_breaker_open", "outlier_breaker_half_ope
 const BODY: string[] = ["", "upstream circuit open\n", "upstream circuit half-open, no probe slot free\n"];
 /** The breaker every destination beyond maxBreakers shares: still guarded, never unguarded. */
 const OVERFLOW = "other";
+const LOG = new StageLog(FILTER_NAME);
 
 /** One breaker as this VM knows it: its shared-data key and its series. */
 class Breaker {
@@ -388,7 +390,7 @@ export class OutlierBreakerStage extends Stage {
   warnNoHost(): void {
     if (this.warnedNoHost) return;
     this.warnedNoHost = true;
-    log(LogLevel.Warn, FILTER_NAME + ": perHost is set but upstream.address is unknown on request headers: requests pass " +
+    LOG.warn("perHost is set but upstream.address is unknown on request headers: requests pass " +
       "unguarded; run the filter in the cluster's upstream http_filters");
   }
 
@@ -407,12 +409,12 @@ export class OutlierBreakerStage extends Stage {
     b.state.set(<u64>rec.state);
     unchecked(b.transitions[<i32>rec.state]).inc();
     if (t == Transition.Opened || t == Transition.Reopened) b.opens.inc();
-    if (logEnabled(LogLevel.Info)) {
-      let line = FILTER_NAME + ": " + b.name + " -> " + STATE_NAMES[<i32>rec.state];
+    if (LOG.on(LogLevel.Info)) {
+      let line = b.name + " -> " + STATE_NAMES[<i32>rec.state];
       if (rec.state == State.Open) {
         line += " (" + TRIP_NAMES[<i32>rec.lastTrip] + ") for " + (rec.openUntilMs - nowMs).toString() + " ms, open #" + (rec.reopens + 1).toString();
       }
-      log(LogLevel.Info, line);
+      LOG.info(line);
     }
   }
 }

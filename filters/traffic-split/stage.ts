@@ -16,7 +16,8 @@ import { StreamView } from "../../assembly/stream";
 import { isNeutral, isUpstreamFailure, outcomeOf } from "../common/outcome";
 import { normalizeName } from "../common/destination";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
-import { Str, SharedValue, getSharedData, setSharedData, log, logEnabled, nowMs, randomU64 } from "../../assembly/host";
+import { Str, SharedValue, getSharedData, setSharedData, nowMs, randomU64 } from "../../assembly/host";
+import { StageLog } from "../../assembly/log";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
@@ -29,6 +30,7 @@ import {
 /** Shared-data layout version, part of the key: a module with another layout never reads this one's values. */
 const KEY_PREFIX = "resilience." + FILTER_NAME + ".v1.";
 const PREFIX = METRIC_PREFIX + "traffic_split_";
+const LOG = new StageLog(FILTER_NAME);
 /** The state key of the newest configuration: the only one whose weights the (process-wide) gauges show. */
 const PUBLISHER_KEY = new Str(KEY_PREFIX + "publisher");
 
@@ -214,9 +216,9 @@ export class TrafficSplitStage extends Stage {
     const name = this.names[e.subset];
     if (e.kind == EventKind.RolledBack) {
       this.rollbacks[e.subset].inc();
-      if (!logEnabled(LogLevel.Critical)) return;
+      if (!LOG.on(LogLevel.Critical)) return;
       const rb = c.rollback;
-      log(LogLevel.Critical, FILTER_NAME + ": rolled back subset \"" + name + "\"" + this.revisionText() +
+      LOG.critical("rolled back subset \"" + name + "\"" + this.revisionText() +
         ": error rate " + percent(rate(e.failures, e.requests)) + " (" + e.failures.toString() + " of " + e.requests.toString() +
         " requests) in the last " + rb.windowMs.toString() + " ms, baseline \"" + this.names[0] + "\" " +
         percent(rate(e.baseFailures, e.baseRequests)) + " (" + e.baseFailures.toString() + " of " + e.baseRequests.toString() +
@@ -224,12 +226,12 @@ export class TrafficSplitStage extends Stage {
         rb.minRequests.toString() + "; weight " + e.fromWeight.toString() + "% -> 0% on every worker " +
         (rb.cooldownMs != 0 ? "for " + rb.cooldownMs.toString() + " ms" : "until a new configuration"));
     } else if (e.kind == EventKind.Restored) {
-      if (logEnabled(LogLevel.Warn)) {
-        log(LogLevel.Warn, FILTER_NAME + ": cool-down over, subset \"" + name + "\"" + this.revisionText() +
+      if (LOG.on(LogLevel.Warn)) {
+        LOG.warn("cool-down over, subset \"" + name + "\"" + this.revisionText() +
           " restored to weight " + e.toWeight.toString() + "%");
       }
-    } else if (logEnabled(LogLevel.Info)) {
-      log(LogLevel.Info, FILTER_NAME + ": ramp step for subset \"" + name + "\"" + this.revisionText() + ": weight " +
+    } else if (LOG.on(LogLevel.Info)) {
+      LOG.info("ramp step for subset \"" + name + "\"" + this.revisionText() + ": weight " +
         e.fromWeight.toString() + "% -> " + e.toWeight.toString() + "% (error rate " + percent(rate(e.failures, e.requests)) +
         " over " + e.requests.toString() + " requests)");
     }
