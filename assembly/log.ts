@@ -14,18 +14,23 @@ export class StageLog {
   // @ts-ignore: decorator
   @inline on(level: LogLevel): bool { return logEnabled(level); }
 
-  /** Writes `message` at `level`, prefixed with the filter and, when given, the stream. */
-  at(level: LogLevel, message: string, view: StreamView | null = null): void {
-    if (!logEnabled(level)) return;
-    log(level, view !== null ? this.filter + " [" + view.id.toString() + "] " + message : this.filter + ": " + message);
+  /** Writes "<filter>: <message>" at `level`. */
+  at(level: LogLevel, message: string): void {
+    if (logEnabled(level)) log(level, this.filter + ": " + message);
+  }
+
+  /** Writes "<filter> [<stream id>] <message>" at `level`. */
+  atStream(level: LogLevel, view: StreamView, message: string): void {
+    if (logEnabled(level)) log(level, this.filter + " [" + view.id.toString() + "] " + message);
   }
 
   // @ts-ignore: decorator
-  @inline critical(message: string, view: StreamView | null = null): void { this.at(LogLevel.Critical, message, view); }
+  @inline critical(message: string): void { this.at(LogLevel.Critical, message); }
   // @ts-ignore: decorator
-  @inline warn(message: string, view: StreamView | null = null): void { this.at(LogLevel.Warn, message, view); }
+  @inline warn(message: string): void { this.at(LogLevel.Warn, message); }
   // @ts-ignore: decorator
-  @inline info(message: string, view: StreamView | null = null): void { this.at(LogLevel.Info, message, view); }
+  @inline info(message: string): void { this.at(LogLevel.Info, message); }
+  /** A stream's debug line (the filters' per-request detail). */
   // @ts-ignore: decorator
-  @inline debug(message: string, view: StreamView | null = null): void { this.at(LogLevel.Debug, message, view); }
+  @inline debug(view: StreamView, message: string): void { this.atStream(LogLevel.Debug, view, message); }
 }

@@ -225,7 +225,7 @@ class DeadlineStream extends StageStream {
           }
         } else {
           unchecked(stage.malformed[<i32>s]).inc();
-          if (LOG.on(LogLevel.Debug)) LOG.debug("ignoring malformed " + SOURCE_NAMES[<i32>s] + " \"" + value + "\"", view);
+          if (LOG.on(LogLevel.Debug)) LOG.debug(view, "ignoring malformed " + SOURCE_NAMES[<i32>s] + " \"" + value + "\"");
         }
       }
     }
@@ -275,7 +275,7 @@ class DeadlineStream extends StageStream {
       if (c.enforce) {
         stage.rejections.inc();
         if (LOG.on(LogLevel.Debug)) {
-          LOG.debug("deadline exceeded: " + d.leftMs.toString() + " ms left from " + BUDGET_SOURCE_LABELS[<i32>d.source], view);
+          LOG.debug(view, "deadline exceeded: " + d.leftMs.toString() + " ms left from " + BUDGET_SOURCE_LABELS[<i32>d.source]);
         }
         view.reply(504, "deadline_exceeded", "deadline exceeded", NO_HEADERS, grpc ? GrpcStatus.DeadlineExceeded : GrpcStatus.None);
         return false;
