@@ -9,7 +9,7 @@
  * characters in strings, duplicate keys, numbers beyond f64, nesting deeper than MAX_JSON_DEPTH.
  * Time is linear in the input, escapes included.
  */
-import { hex4 } from "./text";
+import { formatNumber, hex4, pow10, shortDecimal } from "./text";
 
 /** Kind of a JsonValue; explicit values so they can be logged and compared as numbers. */
 export enum JsonKind {
@@ -90,7 +90,8 @@ export class JsonValue {
 }
 
 @final export class JsonNumber extends JsonValue {
-  constructor(public readonly value: f64) {
+  /** `text`: the number as written in the source ("" for one made in code), echoed when no short form prints it. */
+  constructor(public readonly value: f64, public readonly text: string = "") {
     super(JsonKind.Number);
   }
 }
@@ -302,7 +303,10 @@ function utf8Length(text: string, end: i32): i32 {
   return bytes;
 }
 
-/** Compact JSON text: no spaces, minimal escapes, numbers as JavaScript prints them. */
+/**
+ * Compact JSON text: no spaces, minimal escapes; numbers as JavaScript prints them when they have a short decimal
+ * form (see text.ts shortDecimal: every integer up to 2^53, 0.25, 1e+21), others as written in the source (1e-400 is 0).
+ */
 export function stringifyJson(value: JsonValue): string {
   const parts: string[] = [];
   writeValue(parts, value);
@@ -317,9 +321,12 @@ function writeValue(parts: string[], value: JsonValue): void {
     case JsonKind.Bool:
       parts.push(value.asBool() ? "true" : "false");
       break;
-    case JsonKind.Number:
-      parts.push(formatJsonNumber(value.asNumber()));
+    case JsonKind.Number: {
+      const n = changetype<JsonNumber>(value);
+      const short = shortDecimal(value.asNumber());
+      parts.push(short.length > 0 || n.text.length == 0 ? formatJsonNumber(n.value) : n.text);
       break;
+    }
     case JsonKind.String:
       parts.push(quoteJson(value.asString()));
       break;
@@ -404,12 +411,10 @@ function shortEscape(c: i32): i32 {
 
 /**
  * A finite number as JSON text: integers without ".0" (3600, -0 -> 0), others in JavaScript's form (0.2, 1e+21).
- * Always parses back to the same f64; with 16-17 significant digits the last digit may differ from JavaScript's.
+ * Exact for every number with a short decimal form (text.ts shortDecimal); others to 17 digits, the last approximate.
  */
 export function formatJsonNumber(x: f64): string {
-  if (x == Math.floor(x) && Math.abs(x) < 9007199254740992.0) return (<i64>x).toString();
-  const s = x.toString();
-  return s.endsWith(".0") ? s.substring(0, s.length - 2) : s;
+  return formatNumber(x);
 }
 
 /** Marks in JsonParser.levelIndex: an object level before its first key, and one inside a member. */
@@ -619,13 +624,10 @@ export function formatJsonNumber(x: f64): string {
     } else {
       return this.expected("a digit after '-'");
     }
-    // up to 15 integer digits are exact in f64: no parseFloat needed
-    let simple = this.pos - start - (this.text.charCodeAt(start) == 0x2d ? 1 : 0) <= 15;
     if (this.peek() == 0x2e) {
       this.pos++;
       if (!isDigit(this.peek())) return this.expected("a digit after '.'");
       this.skipDigits();
-      simple = false;
     }
     c = this.peek();
     if (c == 0x65 || c == 0x45) {
@@ -634,21 +636,10 @@ export function formatJsonNumber(x: f64): string {
       if (c == 0x2b || c == 0x2d) this.pos++;
       if (!isDigit(this.peek())) return this.expected("a digit in the exponent");
       this.skipDigits();
-      simple = false;
     }
-    let value: f64;
-    if (simple) {
-      let i = start;
-      const negative = this.text.charCodeAt(i) == 0x2d;
-      if (negative) i++;
-      let mantissa: f64 = 0;
-      for (; i < this.pos; i++) mantissa = mantissa * 10.0 + <f64>(this.text.charCodeAt(i) - 0x30);
-      value = negative ? -mantissa : mantissa;
-    } else {
-      value = parseFloat(this.text.substring(start, this.pos));
-      if (!isFinite(value)) return this.fail(start, "number out of range");
-    }
-    return new JsonNumber(value);
+    const value = decimalValue(this.text, start, this.pos);
+    if (!isFinite(value)) return this.fail(start, "number out of range");
+    return new JsonNumber(value, this.text.substring(start, this.pos));
   }
 
   private skipDigits(): void {
@@ -814,4 +805,160 @@ function hexValue(c: i32): i32 {
 
 function hex4Text(unit: i32): string {
   return hex4(unit);
+}
+
+/** Significant digits read exactly; beyond them only "was any nonzero" counts (no double needs more than 767). */
+@inline const MAX_DIGITS: i32 = 800;
+
+/**
+ * The f64 nearest to a JSON number token text[start, end) (already validated), ties to even; Infinity when it is too
+ * large for f64. Exact: one rounding for up to 16 digits and exponents within 22 (the common case), else big integers.
+ */
+function decimalValue(text: string, start: i32, end: i32): f64 {
+  let i = start;
+  const negative = text.charCodeAt(i) == 0x2d;
+  if (negative) i++;
+  // pass 1: the significant digits' span, the count of fraction digits among them, and the written exponent
+  let mantissa: u64 = 0;
+  let digits: i32 = 0; // significant digits, from the first nonzero one
+  let fraction: i32 = 0; // of those, after the point
+  let first = -1;
+  let dot = false;
+  let exponent: i32 = 0;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c == 0x2e) {
+      dot = true;
+      continue;
+    }
+    if (c == 0x65 || c == 0x45) {
+      i++;
+      const minus = text.charCodeAt(i) == 0x2d;
+      if (minus || text.charCodeAt(i) == 0x2b) i++;
+      for (; i < end; i++) exponent = min<i32>(exponent * 10 + text.charCodeAt(i) - 0x30, 100000); // beyond any f64
+      if (minus) exponent = -exponent;
+      break;
+    }
+    if (dot) fraction++; // every digit after the point, leading zeros included, scales the integer down
+    if (digits == 0 && c == 0x30) continue;
+    if (first < 0) first = i;
+    digits++;
+    if (digits <= 19) mantissa = mantissa * 10 + <u64>(c - 0x30);
+  }
+  let value: f64 = 0;
+  if (digits == 0) return negative ? -value : value;
+  // value = (the significant digits as an integer) * 10^(exponent - fraction)
+  const scale = exponent - fraction; // power of ten applied to the integer made of all significant digits
+  if (digits <= 19 && mantissa <= 9007199254740992 && scale >= -22 && scale <= 22) {
+    // both operands exact, so one correctly rounded operation
+    value = scale < 0 ? <f64>mantissa / pow10(-scale) : <f64>mantissa * pow10(scale);
+  } else if (digits + scale > 310) {
+    value = Infinity; // at least 10^309
+  } else if (digits + scale >= -324) {
+    value = slowDecimal(text, first, end, digits, scale);
+  } // else below half the smallest subnormal: 0
+  return negative ? -value : value;
+}
+
+/** The nearest f64 to (the up to MAX_DIGITS significant digits from text[first]) * 10^scale, by big-integer arithmetic. */
+function slowDecimal(text: string, first: i32, end: i32, digits: i32, scale: i32): f64 {
+  let sticky = false; // a nonzero digit was dropped past MAX_DIGITS
+  if (digits > MAX_DIGITS) {
+    scale += digits - MAX_DIGITS;
+    digits = MAX_DIGITS;
+  }
+  const down = scale < 0 ? -scale : 0;
+  // room for the digits (3.33 bits each), the scale and 66 bits of quotient
+  const limbs = new StaticArray<u32>(((digits + down + max<i32>(scale, 0)) * 3322 / 1000 + 200) / 32 + 4);
+  let n: i32 = 1;
+  let read: i32 = 0;
+  for (let i = first; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c == 0x2e) continue;
+    if (c == 0x65 || c == 0x45) break;
+    if (read < digits) {
+      n = bigMulAdd(limbs, n, 10, <u32>(c - 0x30));
+      read++;
+    } else if (c != 0x30) {
+      sticky = true;
+    }
+  }
+  for (let k: i32 = 0; k < scale; k++) n = bigMulAdd(limbs, n, 10, 0);
+  let exp2: i32 = 0;
+  if (down > 0) {
+    // shift left so the quotient keeps at least 66 significant bits, then divide by 10, `down` times
+    const shift = max<i32>(0, 66 + down * 3322 / 1000 + 1 - bigBits(limbs, n));
+    n = bigShiftLeft(limbs, n, shift);
+    exp2 = -shift;
+    for (let k: i32 = 0; k < down; k++) {
+      let rest: u64 = 0;
+      for (let j = n - 1; j >= 0; j--) {
+        const cur = (rest << 32) | <u64>unchecked(limbs[j]);
+        unchecked(limbs[j] = <u32>(cur / 10));
+        rest = cur % 10;
+      }
+      if (rest != 0) sticky = true;
+      while (n > 1 && unchecked(limbs[n - 1]) == 0) n--;
+    }
+  }
+  // the top 64 bits, and whether anything below them is nonzero
+  const bits = bigBits(limbs, n);
+  let top: u64 = 0;
+  for (let b = bits - 1, k = 0; k < 64; b--, k++) {
+    top <<= 1;
+    if (b >= 0 && (unchecked(limbs[b >> 5]) >> <u32>(b & 31)) & 1) top |= 1;
+  }
+  for (let b = bits - 65; b >= 0 && !sticky; b--) {
+    if ((unchecked(limbs[b >> 5]) >> <u32>(b & 31)) & 1) sticky = true;
+  }
+  const e = bits - 1 + exp2; // the value is in [2^e, 2^(e+1))
+  if (e > 1023) return Infinity;
+  const keep = e >= -1022 ? 53 : e + 1075; // significant bits an f64 holds at this magnitude (fewer when subnormal)
+  if (keep < 0) return 0;
+  const drop = 64 - keep;
+  let m: u64;
+  if (drop >= 64) {
+    m = top > 0x8000000000000000 || sticky ? 1 : 0; // exactly half the smallest subnormal rounds to even: 0
+  } else {
+    m = top >> <u64>drop;
+    const rest = top & ((<u64>1 << <u64>drop) - 1);
+    const half = <u64>1 << <u64>(drop - 1);
+    if (rest > half || (rest == half && (sticky || (m & 1) != 0))) m++;
+  }
+  // a carry out of the mantissa moves into the exponent field, which is what rounding up to a power of two needs
+  const raw = e >= -1022 ? (<u64>(e + 1022) << 52) + m : m;
+  return raw >= 0x7ff0000000000000 ? Infinity : reinterpret<f64>(raw);
+}
+
+/** limbs[0, n) = limbs * factor + add (little-endian u32 limbs); returns the new length. */
+function bigMulAdd(limbs: StaticArray<u32>, n: i32, factor: u32, add: u32): i32 {
+  let carry = <u64>add;
+  for (let j: i32 = 0; j < n; j++) {
+    const cur = <u64>unchecked(limbs[j]) * <u64>factor + carry;
+    unchecked(limbs[j] = <u32>cur);
+    carry = cur >> 32;
+  }
+  if (carry != 0) limbs[n++] = <u32>carry;
+  return n;
+}
+
+/** limbs <<= shift bits; returns the new length. */
+function bigShiftLeft(limbs: StaticArray<u32>, n: i32, shift: i32): i32 {
+  const words = shift >> 5;
+  const bits = <u32>(shift & 31);
+  limbs[n + words] = 0;
+  for (let j = n - 1; j >= 0; j--) {
+    const v = unchecked(limbs[j]);
+    if (bits != 0) limbs[j + words + 1] |= v >> (32 - bits);
+    limbs[j + words] = v << bits;
+  }
+  for (let j: i32 = 0; j < words; j++) limbs[j] = 0;
+  n += words + 1;
+  while (n > 1 && limbs[n - 1] == 0) n--;
+  return n;
+}
+
+/** Index of the highest set bit plus one (0 for zero). */
+function bigBits(limbs: StaticArray<u32>, n: i32): i32 {
+  return (n - 1) * 32 + 32 - <i32>clz<u32>(limbs[n - 1]);
 }

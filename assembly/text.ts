@@ -32,3 +32,80 @@ export function hex4(unit: i32): string {
   }
   return s;
 }
+
+/** 10^k for 0 <= k <= 22: every product is exact in f64, so the result is too. */
+export function pow10(k: i32): f64 {
+  let p: f64 = 1.0;
+  while (k-- > 0) p *= 10.0;
+  return p;
+}
+
+/**
+ * A finite number as JavaScript prints it (3600, 0.2, 1.5e-9, 1e+21; -0 as 0) when it has a decimal form of at most
+ * 16 significant digits that parses back to it within 22 decimal places; "" otherwise. No float-printing tables needed.
+ */
+export function shortDecimal(x: f64): string {
+  const a = Math.abs(x);
+  const sign = x < 0 ? "-" : "";
+  if (a == Math.floor(a) && a <= 9007199254740992.0) return sign + (<u64>a).toString();
+  // the fewest fraction digits k whose nearest k-digit decimal m / 10^k parses back to x (one rounding: exact test)
+  for (let k: i32 = 1; k <= 22; k++) {
+    const p = pow10(k);
+    const m = Math.round(a * p);
+    if (m > 9007199254740992.0) break;
+    if (m / p == a) return sign + decimalText(<u64>m, -k);
+  }
+  // large numbers: the most trailing zeros j with m * 10^j == x
+  for (let j: i32 = 22; j >= 1; j--) {
+    const p = pow10(j);
+    const m = Math.round(a / p);
+    if (m >= 1 && m <= 9007199254740992.0 && m * p == a) return sign + decimalText(<u64>m, j);
+  }
+  return "";
+}
+
+/**
+ * Any number as text: shortDecimal's exact form when it has one, else 17 significant digits scaled in f64 (the last
+ * may be off by one); for bounds and computed values in messages, never for parsed input (see json.ts).
+ */
+export function formatNumber(x: f64): string {
+  if (x != x) return "NaN";
+  if (x == Infinity) return "Infinity";
+  if (x == -Infinity) return "-Infinity";
+  const exact = shortDecimal(x);
+  if (exact.length > 0) return exact;
+  // find e with |x| / 10^e in [1e16, 1e17), then scale once (twice past 10^22) so only the last digit can be off
+  const a = Math.abs(x);
+  let probe = a;
+  let e: i32 = 0;
+  while (probe >= 1e17) { probe /= 10.0; e++; }
+  while (probe < 1e16) { probe *= 10.0; e--; }
+  let s = a;
+  let k = e;
+  while (k > 22) { s /= 1e22; k -= 22; }
+  while (k < -22) { s *= 1e22; k += 22; }
+  s = k >= 0 ? s / pow10(k) : s * pow10(-k);
+  return (x < 0 ? "-" : "") + decimalText(<u64>Math.round(s), e);
+}
+
+/** m * 10^e in JavaScript's Number#toString layout: plain up to 21 integer digits and down to 1e-6, else d.ddde+N. */
+function decimalText(m: u64, e: i32): string {
+  while (m != 0 && m % 10 == 0) {
+    m /= 10;
+    e++;
+  }
+  const digits = m.toString();
+  const k = digits.length;
+  const n = k + e; // the decimal point sits after n digits
+  if (k <= n && n <= 21) return digits + zeros(n - k);
+  if (0 < n && n <= 21) return digits.substring(0, n) + "." + digits.substring(n);
+  if (-6 < n && n <= 0) return "0." + zeros(-n) + digits;
+  const exponent = n - 1;
+  return digits.substring(0, 1) + (k > 1 ? "." + digits.substring(1) : "") + "e" + (exponent < 0 ? "-" : "+") + abs<i32>(exponent).toString();
+}
+
+function zeros(count: i32): string {
+  let s = "";
+  for (let i: i32 = 0; i < count; i++) s += "0";
+  return s;
+}

@@ -70,8 +70,13 @@ const NUMBERS: Row[] = [
   new Row("1e-7", "1e-7"),
   new Row("123456789012345", "123456789012345"),
   new Row("9007199254740993", "9007199254740992"),
-  new Row("12345678901234567890", "12345678901234567000"),
-  new Row("1.7976931348623157e308", "1.7976931348623157e+308"),
+  // no short decimal form (17+ digits): printed as written, not re-derived by float printing
+  new Row("12345678901234567890", "12345678901234567890"),
+  new Row("1.7976931348623157e308", "1.7976931348623157e308"),
+  new Row("0.30000000000000004", "0.30000000000000004"),
+  new Row("1e-3", "0.001"),
+  new Row("25E-1", "2.5"),
+  new Row("1.50", "1.5"),
   new Row("5e-324", "5e-324"),
   new Row("1e-400", "0"),
 ];
@@ -161,7 +166,56 @@ const ERRORS: Row[] = [
   new Row('"\udc00\ud800"', "syntax error at line 1 column 2 (byte 1): unpaired surrogate U+DC00"),
 ];
 
+/** A token and the f64 the compiler (JavaScript's parseFloat) makes of the same literal. */
+class Exact {
+  constructor(public input: string, public expected: f64) {}
+}
+
+// the nearest f64, ties to even, on both sides of the 16-digit / 10^22 fast path
+const EXACT: Exact[] = [
+  new Exact("0.1", 0.1),
+  new Exact("0.30000000000000004", 0.30000000000000004),
+  new Exact("9007199254740993", 9007199254740993.0),
+  new Exact("9007199254740995", 9007199254740995.0),
+  new Exact("12345678901234567890", 12345678901234567890.0),
+  new Exact("123456789012345678901234567890e-10", 12345678901234567890.123456789),
+  new Exact("1e23", 1e23),
+  new Exact("8.98846567431158e307", 8.98846567431158e307),
+  new Exact("1.7976931348623157e308", 1.7976931348623157e308),
+  new Exact("1.7976931348623158e308", 1.7976931348623158e308),
+  new Exact("2.2250738585072011e-308", 2.2250738585072011e-308),
+  new Exact("2.2250738585072014e-308", 2.2250738585072014e-308),
+  new Exact("4.9406564584124654e-324", 4.9406564584124654e-324),
+  new Exact("2.4703282292062327e-324", 2.4703282292062327e-324),
+  new Exact("2.4703282292062328e-324", 2.4703282292062328e-324),
+  new Exact("1e-400", 0.0),
+  new Exact("-0", -0.0),
+  new Exact("0.000001", 0.000001),
+  new Exact("1e-7", 1e-7),
+  new Exact("3.14159265358979323846264338327950288", 3.14159265358979323846264338327950288),
+  new Exact("100000000000000000000000000000000000000000000000000000000000000000000000000000001e-80", 1.0),
+  new Exact("-1e300", -1e300),
+  new Exact("0.0000000000000000000000000000000000000001", 1e-40),
+  new Exact("7.2057594037927933e16", 72057594037927933.0),
+];
+
 describe("parseJson", () => {
+  it("reads every number as the nearest f64, ties to even, like JavaScript", () => {
+    for (let i: i32 = 0; i < EXACT.length; i++) {
+      const value = parseJson(EXACT[i].input);
+      expect(value).not.toBeNull("input: " + EXACT[i].input);
+      expect(reinterpret<u64>(value!.asNumber())).toBe(reinterpret<u64>(EXACT[i].expected), "input: " + EXACT[i].input);
+    }
+    // past 800 significant digits only "any nonzero" counts: a 1 far down still breaks a tie upwards
+    let tie = "9007199254740993";
+    for (let i: i32 = 0; i < 900; i++) tie += "0";
+    expect(parseJson(tie + "e-900")!.asNumber()).toBe(9007199254740992.0);
+    expect(parseJson(tie + "1e-901")!.asNumber()).toBe(9007199254740994.0);
+    expect(parseJson("1.7976931348623159e308")).toBeNull();
+    expect(jsonError).toBe("syntax error at line 1 column 1 (byte 0): number out of range");
+  });
+
+
   it("accepts every kind of value and re-serializes it compactly", () => {
     expectRoundTrips(VALID);
   });
@@ -415,6 +469,15 @@ describe("stringifyJson", () => {
     expect(formatJsonNumber(9007199254740992.0)).toBe("9007199254740992");
     expect(formatJsonNumber(1e21)).toBe("1e+21");
     expect(formatJsonNumber(1.5e-9)).toBe("1.5e-9");
+    expect(formatJsonNumber(123.456)).toBe("123.456");
+    expect(formatJsonNumber(0.000001)).toBe("0.000001");
+    expect(formatJsonNumber(1e-7)).toBe("1e-7");
+    expect(formatJsonNumber(1.5e22)).toBe("1.5e+22");
+    expect(formatJsonNumber(123456789012345680000.0)).toBe("123456789012345680000");
+    expect(formatJsonNumber(100000.0)).toBe("100000");
+    // no short form: 17 digits, scaled in f64 (messages only; parsed numbers print as written)
+    expect(formatJsonNumber(0.1 + 0.2)).toBe("0.30000000000000004");
+    expect(formatJsonNumber(Infinity)).toBe("Infinity");
   });
 
   it("produces text that parses back to the same tree", () => {

@@ -1,6 +1,7 @@
 /** outlier-breaker plugin configuration: a pure parser, bytes in, typed config or an error naming the field. */
 import { ConfigReader } from "../../assembly/config";
 import { quoteJson } from "../../assembly/json";
+import { formatNumber } from "../../assembly/text";
 import { Destination } from "../common/destination";
 
 export const FILTER_NAME = "outlier-breaker";
@@ -125,7 +126,7 @@ function crossCheck(c: OutlierBreakerConfig, r: ConfigReader): void {
   } else if (<f64>c.baseOpenMs * (1.0 - c.jitter) < <f64>MIN_OPEN_MS) {
     const shortest = <i64>Math.floor(<f64>c.baseOpenMs * (1.0 - c.jitter));
     r.fail("jitter", "with baseOpenMs " + c.baseOpenMs.toString() + " an open time could be as short as " + shortest.toString() +
-      " ms (under " + MIN_OPEN_MS.toString() + "): lower jitter or raise baseOpenMs, got " + quoteJson(c.jitter.toString()));
+      " ms (under " + MIN_OPEN_MS.toString() + "): lower jitter or raise baseOpenMs, got " + quoteJson(formatNumber(c.jitter)));
   } else if (c.perHost && c.fallbackHeader.length > 0) {
     r.fail("fallbackHeader", "cannot be used with perHost: per-host breakers run in the cluster's upstream filter chain, after routing, " +
       "where a request can no longer be re-routed");
