@@ -146,11 +146,34 @@ export class HeaderPair {
 
 /** Every pair of a map, in the host's order (pseudo-headers first); empty when unavailable. */
 export function getHeaderPairs(map: MapType): HeaderPair[] {
-  const r = abi.proxy_get_header_map_pairs(map, OUT_A, OUT_B);
-  const out = new Array<HeaderPair>();
-  if (r != WasmResult.Ok) return out;
-  const buf = takeBuffer();
-  return deserializePairs(buf);
+  const buf = getHeaderPairsRaw(map);
+  return buf !== null ? deserializePairs(buf) : new Array<HeaderPair>();
+}
+
+/** A whole map in one host call, serialized (see serializePairs): look values up with pairValue. Null when unavailable. */
+export function getHeaderPairsRaw(map: MapType): ArrayBuffer | null {
+  if (abi.proxy_get_header_map_pairs(map, OUT_A, OUT_B) != WasmResult.Ok) return null;
+  return takeBuffer();
+}
+
+/** The first value of `name` in a serialized map, or null; a truncated buffer holds only the pairs before the fault. */
+export function pairValue(buf: ArrayBuffer, name: Str): string | null {
+  const size = <usize>buf.byteLength;
+  if (size < 4) return null;
+  const base = changetype<usize>(buf);
+  const n = <usize>load<u32>(base);
+  if (<usize>4 + n * 8 > size) return null;
+  const want = name.len;
+  let data = base + 4 + n * 8;
+  const end = base + size;
+  for (let i: usize = 0; i < n; i++) {
+    const kl = <usize>load<u32>(base + 4 + i * 8);
+    const vl = <usize>load<u32>(base + 8 + i * 8);
+    if (data + kl + vl + 2 > end) return null;
+    if (kl == want && memory.compare(data, name.ptr, kl) == 0) return String.UTF8.decodeUnsafe(data + kl + 1, vl);
+    data += kl + vl + 2;
+  }
+  return null;
 }
 
 /** Replaces the whole map (the host wipes it first). */

@@ -5,7 +5,7 @@
  */
 import { MapType, GrpcStatus } from "./abi/types";
 import {
-  Str, propertyPath, getHeader, replaceHeader, removeHeader, getPropertyI64, getPropertyString,
+  Str, propertyPath, getHeader, getHeaderPairsRaw, pairValue, replaceHeader, removeHeader, getPropertyI64, getPropertyString,
   sendLocalResponse, clearRouteCache, HeaderPair, setProperty, getSharedData, SharedValue,
 } from "./host";
 import { RecordUpdate, SharedRecords } from "./shared";
@@ -134,12 +134,24 @@ function learnRoute(key: string, cluster: string): void {
 
 // @ts-ignore: decorator
 @inline const MAX_CACHED_HEADERS: i32 = 8;
+/**
+ * Request headers a stream's stages look up (not counting repeats) from which one `proxy_get_header_map_pairs` call
+ * is cheaper than single gets: an absent header's get costs a host call, the map costs one call and one copy into the VM.
+ * Decided per VM from the previous stream, so a module whose stages read one header keeps single gets.
+ */
+// @ts-ignore: decorator
+@inline const BATCH_FROM_READS: i32 = 3;
+let batchRequestHeaders = false;
 
 /** A lazily-read view of one stream. */
 export class StreamView {
   private headerNames: StaticArray<Str | null> = new StaticArray<Str | null>(MAX_CACHED_HEADERS);
   private headerValues: StaticArray<string | null> = new StaticArray<string | null>(MAX_CACHED_HEADERS);
   private headerCount: i32 = 0;
+  /** The request headers read in one call (batchRequestHeaders); null before, or after a write the cache missed. */
+  private requestPairs: ArrayBuffer | null = null;
+  /** Distinct request headers looked up in the host so far. */
+  private headerReads: i32 = 0;
   private cluster: string | null = null;
   private clusterRead: bool = false;
   private finalClusterRead: bool = false;
@@ -179,7 +191,13 @@ export class StreamView {
     for (let i = 0; i < this.headerCount; i++) {
       if (unchecked(this.headerNames[i]) === name) return unchecked(this.headerValues[i]);
     }
-    const v = getHeader(MapType.HttpRequestHeaders, name);
+    this.headerReads++;
+    let pairs = this.requestPairs;
+    if (pairs === null && batchRequestHeaders && this.headerCount < MAX_CACHED_HEADERS) {
+      pairs = getHeaderPairsRaw(MapType.HttpRequestHeaders);
+      this.requestPairs = pairs;
+    }
+    const v = pairs !== null ? pairValue(pairs, name) : getHeader(MapType.HttpRequestHeaders, name);
     this.remember(name, v);
     return v;
   }
@@ -296,6 +314,7 @@ export class StreamView {
   /** Called once after the request stages ran: re-selects the route if a routing header changed. */
   finishRequest(): void {
     this.reselectRoute();
+    batchRequestHeaders = this.headerReads >= BATCH_FROM_READS;
   }
 
   private routingChanged(write: string): void {
@@ -367,6 +386,9 @@ export class StreamView {
       unchecked(this.headerNames[this.headerCount] = name);
       unchecked(this.headerValues[this.headerCount] = value);
       this.headerCount++;
+    } else {
+      // Not cached: a later read must ask the host, not the map as it was before this write.
+      this.requestPairs = null;
     }
   }
 }

@@ -7,7 +7,7 @@
  * outbound call by x-request-id.
  *
  * Host calls per request: the clock (once, on request headers), every configured source header (1-3: the smallest
- * wins), request.time, content-type, 2-3 header writes, and one property write when a caller's budget binds.
+ * wins; one pairs call from three reads on), request.time when a budget applies, content-type, 2-3 header writes, and one property write when a caller's budget binds.
  * crossHop "record": x-request-id, one shared-data get + CAS set on request, and at completion response.flags plus,
  * when the app answered, another get + CAS set (release). crossHop "lookup": x-request-id and one shared-data get.
  * `:path` / the destination only when default rules need them. The per-request series (budgets, lookups, records,
@@ -259,7 +259,8 @@ class DeadlineStream extends StageStream {
       def = defaultFor(c.defaults, dest, path, c.defaultMs);
     }
 
-    const t0 = view.requestTimeNs();
+    // request.time is the time zero of an incoming budget or an operator's default; with neither it is never read.
+    const t0 = (incoming != NONE && c.incoming != Incoming.Ignore) || def != 0 ? view.requestTimeNs() : 0;
     const d = decide(c, incoming, from, def, table, tableCaller, t0 > 0 ? t0 / 1_000_000 : nowMs, nowMs);
     unchecked(stage.budgets[<i32>d.source]).inc();
     if (d.clamped) stage.clamps.inc();
