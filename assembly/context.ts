@@ -1,5 +1,5 @@
 /**
- * Context base classes. The exported callbacks (abi/exports.ts) dispatch by context id to these objects;
+ * Context base classes. The exported callbacks (exports.ts) dispatch by context id to these objects;
  * a filter subclasses RootContext (one per plugin configuration per VM) and HttpContext (one per stream).
  */
 import { FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, LogLevel } from "./abi/types";

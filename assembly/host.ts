@@ -4,6 +4,8 @@
  */
 import * as abi from "./abi/imports";
 import { WasmResult, MapType, BufferType, MetricType, LogLevel, GrpcStatus } from "./abi/types";
+// Filters take the ABI's enums from here: nothing outside assembly/ imports assembly/abi/.
+export { MapType, BufferType, MetricType, LogLevel, GrpcStatus, FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus } from "./abi/types";
 
 // Out-parameter words the host writes into: static memory, so no allocation per call.
 const OUT_A: usize = memory.data(8, 8);

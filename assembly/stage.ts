@@ -9,7 +9,7 @@ import { RootContext, HttpContext } from "./context";
 import { StreamView } from "./stream";
 import { nowMs, log } from "./host";
 import { ConfigReader } from "./config";
-import { RootEntry, registerRootEntry } from "./abi/registry";
+import { RootEntry, registerRootEntry } from "./registry";
 
 /** One filter's per-plugin part: parsed config, metrics, shared-state handles. */
 export abstract class Stage {
@@ -34,7 +34,7 @@ export abstract class StageStream {
   /** On request headers. Returns false when it answered locally (the pass ends). */
   onRequest(view: StreamView, nowMs: i64): bool { return true; }
   /** On response headers (the response can still be changed). Runs only in modules whose entry re-exports
-   *  abi/exports-response.ts (Envoy calls only exported callbacks; each call into the VM costs). */
+   *  exports-response.ts (Envoy calls only exported callbacks; each call into the VM costs). */
   onResponse(view: StreamView, nowMs: i64): void {}
   /**
    * False when onResponse does not look at `nowMs` for this stream: it then gets the request's reading, and the clock is

@@ -5,8 +5,7 @@
  * later names share an overflow slot. The directory itself is one shared-data value: names separated by `\n`, a
  * name's position being its slot. It only grows, so once full it never changes and each worker keeps its copy.
  */
-import { Str, SharedValue, log } from "../../assembly/host";
-import { LogLevel } from "../../assembly/abi/types";
+import { Str, SharedValue, log, LogLevel } from "../../assembly/host";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 
 /** The directory's value: host-free. */

@@ -3,6 +3,6 @@ import { registerFilter } from "../../assembly/stage";
 import { FILTER_NAME } from "./config";
 import { buildDeadline } from "./stage";
 
-export * from "../../assembly/abi/exports";
+export * from "../../assembly/exports";
 
 registerFilter(FILTER_NAME, buildDeadline);

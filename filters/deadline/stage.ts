@@ -16,11 +16,10 @@
 import { Stage, StageStream } from "../../assembly/stage";
 import { StreamView, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
 import { BatchedCounter, Counter, taggedName } from "../../assembly/metrics";
-import { Str, HeaderPair, SharedValue, getSharedData, nowMs as hostNowMs } from "../../assembly/host";
+import { Str, HeaderPair, SharedValue, getSharedData, nowMs as hostNowMs, LogLevel, GrpcStatus, MetricType } from "../../assembly/host";
 import { StageLog } from "../../assembly/log";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 import { ConfigReader } from "../../assembly/config";
-import { LogLevel, GrpcStatus, MetricType } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { DeadlineConfig, CrossHop, Incoming, Source, SOURCE_NAMES, FILTER_NAME, SLOTS_PER_KEY, parseConfig } from "./config";
 import {

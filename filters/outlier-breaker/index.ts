@@ -3,7 +3,7 @@ import { registerFilter } from "../../assembly/stage";
 import { FILTER_NAME } from "./config";
 import { buildOutlierBreaker } from "./stage";
 
-export * from "../../assembly/abi/exports";
-export * from "../../assembly/abi/exports-response";
+export * from "../../assembly/exports";
+export * from "../../assembly/exports-response";
 
 registerFilter(FILTER_NAME, buildOutlierBreaker);

@@ -27,9 +27,8 @@ import { SharedDirectory } from "../common/directory";
 import { Cause, classify as classifyCause, isNeutral, outcomeOf } from "../common/outcome";
 import {
   Str, HeaderPair, SharedValue, getHeader, getPropertyI64, getSharedData, randomF64, nowMs as hostNowMs,
-  defineMetric, getMetric, incrementMetric,
+  defineMetric, getMetric, incrementMetric, LogLevel, MapType, MetricType,
 } from "../../assembly/host";
-import { LogLevel, MapType, MetricType } from "../../assembly/abi/types";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 import { StageLog } from "../../assembly/log";
 import { METRIC_PREFIX } from "../../assembly/context";

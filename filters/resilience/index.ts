@@ -14,8 +14,8 @@ import { buildTrafficSplit } from "../traffic-split/stage";
 import { buildOutlierBreaker } from "../outlier-breaker/stage";
 import { buildRetryBudget } from "../retry-budget/stage";
 
-export * from "../../assembly/abi/exports";
-export * from "../../assembly/abi/exports-response";
+export * from "../../assembly/exports";
+export * from "../../assembly/exports-response";
 
 registerCombined(
   "resilience",

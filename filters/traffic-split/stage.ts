@@ -16,10 +16,9 @@ import { StreamView } from "../../assembly/stream";
 import { isNeutral, isUpstreamFailure, outcomeOf } from "../common/outcome";
 import { normalizeName } from "../common/destination";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
-import { Str, SharedValue, getSharedData, setSharedData, nowMs, randomU64 } from "../../assembly/host";
+import { Str, SharedValue, getSharedData, setSharedData, nowMs, randomU64, LogLevel } from "../../assembly/host";
 import { StageLog } from "../../assembly/log";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
-import { LogLevel } from "../../assembly/abi/types";
 import { METRIC_PREFIX } from "../../assembly/context";
 import { TrafficSplitConfig, FILTER_NAME, parseConfig } from "./config";
 import {

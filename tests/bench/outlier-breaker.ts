@@ -45,7 +45,7 @@ import { registerFilter, Stage, StageStream } from "../../../assembly/stage";
 import { StreamView } from "../../../assembly/stream";
 import { HeaderPair } from "../../../assembly/host";
 import { ConfigReader } from "../../../assembly/config";
-export * from "../../../assembly/abi/exports";
+export * from "../../../assembly/exports";
 const HEADERS = [new HeaderPair("retry-after", "5"), new HeaderPair("x-breaker-state", "open")];
 class Reply extends StageStream {
   onRequest(view: StreamView, nowMs: i64): bool {

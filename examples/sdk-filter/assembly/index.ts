@@ -10,7 +10,7 @@ import { registerFilter, Stage, StageStream } from "envoy-resilience-filters/ass
 import { H_PATH, StreamView } from "envoy-resilience-filters/assembly/stream";
 
 // Envoy calls only what a module exports: the binding's request-path callbacks.
-export * from "envoy-resilience-filters/assembly/abi/exports";
+export * from "envoy-resilience-filters/assembly/exports";
 
 const NAME = "path-guard";
 

@@ -1,14 +1,14 @@
 /**
  * The callbacks Envoy calls, exported by every filter module (`export * from "<this file>"` in the entry file).
- * They dispatch by context id (abi/registry.ts) to RootContext / HttpContext objects.
+ * They dispatch by context id (registry.ts) to RootContext / HttpContext objects.
  * Response-header, body and trailer callbacks live in exports-response.ts and exports-body.ts: Envoy calls only what a
  * module exports, and each call into the VM costs, so a filter exports only the callbacks it acts in.
  */
-import { BufferType, FilterHeadersStatus } from "./types";
-import { getBuffer } from "../host";
+import { BufferType, FilterHeadersStatus } from "./abi/types";
+import { getBuffer } from "./host";
 import { roots, streams, createRoot, streamContext, forget } from "./registry";
 // The module's abort handler (asc --use abort=...) must be part of every program.
-import "./abort";
+import "./abi/abort";
 
 
 /** ABI marker: Envoy looks for this export to pick ABI 0.2.1. Never called. */

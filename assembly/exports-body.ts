@@ -1,5 +1,5 @@
 /** Body and trailer callbacks: re-export these only from filters that act on bodies or trailers. */
-import { FilterDataStatus, FilterTrailersStatus } from "./types";
+import { FilterDataStatus, FilterTrailersStatus } from "./abi/types";
 import { streamContext } from "./registry";
 
 export function proxy_on_request_body(id: u32, size: u32, endOfStream: bool): u32 {

@@ -1,7 +1,7 @@
 /** Context registry: which RootContext / HttpContext object each host context id belongs to. Private to the binding. */
-import { LogLevel } from "./types";
-import { RootContext, HttpContext, RootFactory } from "../context";
-import { getPropertyString, propertyPath, log } from "../host";
+import { LogLevel } from "./abi/types";
+import { RootContext, HttpContext, RootFactory } from "./context";
+import { getPropertyString, propertyPath, log } from "./host";
 
 /** Makes the root context of one registered root_id. */
 export abstract class RootEntry {

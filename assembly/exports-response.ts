@@ -1,5 +1,5 @@
 /** The response-headers callback: re-export it only from filters whose stages act on response headers. */
-import { FilterHeadersStatus } from "./types";
+import { FilterHeadersStatus } from "./abi/types";
 import { streamContext } from "./registry";
 
 export function proxy_on_response_headers(id: u32, numHeaders: u32, endOfStream: bool): u32 {
