@@ -135,6 +135,14 @@ function probeDidItsWork(n: number, op: string) {
       const rq = (await e.stat("http.ingress.downstream_rq_total")) ?? 0;
       if (inc < n * rq) throw new Error(`metric-inc: host_call_probe_inc_total ${inc} < ${n} x ${rq} requests`);
     }
+    if (op === "metric-record") {
+      // Histogram samples reach the admin output at Envoy's stats flush (every 5 s by default).
+      const rq = (await e.stat("http.ingress.downstream_rq_total")) ?? 0;
+      await waitFor(`host_call_probe_recorded_count >= ${n} x ${rq}`, async () => {
+        const count = Number(/^host_call_probe_recorded_count(?:\{[^}]*\})? (\d+)/m.exec(await e.prometheus())?.[1] ?? 0);
+        return count >= n * rq ? count : notYet(count);
+      }, { timeoutMs: 15_000 });
+    }
   };
 }
 
@@ -148,7 +156,8 @@ function variantsFor(path: Path): Variant[] {
   const entry = probe(ENTRY, "none", 1, "vm:proxy_on_response_headers", PROBE_RESPONSE);
   entry.verify = async (e) => {
     await probeDidItsWork(1, "none")(e);
-    await settles(e, "host_call_probe_response_entries_total", (rq) => rq);
+    // Flushed with requests_total (settled above); a request reset in flight at wrk's end gets no response headers.
+    await settles(e, "host_call_probe_response_entries_total", (rq) => [rq - CONNECTIONS, rq]);
   };
   return [
     v(NO_FILTER, withoutWasm),
