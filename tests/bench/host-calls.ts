@@ -12,10 +12,11 @@ import { dirname } from "node:path";
 import type { Bootstrap, Envoy, StartEnvoyOptions } from "../harness/index.js";
 import { waitFor, notYet } from "../harness/index.js";
 import {
+  argNumber,
+  argText,
   callsPerRequest,
   directResponse,
   emptyWasm,
-  hcm,
   loopbackUpstream,
   need,
   paired,
@@ -24,28 +25,26 @@ import {
   runWrk,
   startPinnedEnvoy,
   summarize,
+  useWasm,
   withoutWasm,
   type RequestShape,
   type Summary,
 } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : Number(process.env[`BENCH_${name.toUpperCase()}`] ?? fallback);
-};
-const ROUNDS = arg("rounds", quick ? 3 : 7);
-const SECONDS = arg("seconds", quick ? 1 : 2);
-const CONNECTIONS = arg("connections", 16);
+const ROUNDS = argNumber("rounds", quick ? 3 : 7);
+const SECONDS = argNumber("seconds", quick ? 1 : 2);
+const CONNECTIONS = argNumber("connections", 16);
 /** Calls per request for each op. */
-const N = arg("n", 10);
+const N = argNumber("n", 10);
 /** --nice N (e.g. -10, as root): Envoy and wrk ahead of other work on a shared machine. */
-const NICE = arg("nice", 0);
+const NICE = argNumber("nice", 0);
 /** --both: every op on both paths (default: each op on the path named for it below). */
 const BOTH = process.argv.includes("--both");
 /** --json <file>: the raw samples of this run. */
-const jsonOut = process.argv.includes("--json") ? process.argv[process.argv.indexOf("--json") + 1] : undefined;
-const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+const jsonOut = argText("json");
+/** --only <substring>: only the ops whose name has it (no filter, the floor, none and the VM entry always run). */
+const only = argText("only");
 
 const PROBE = "build/fixtures/host-call-probe.wasm";
 const PROBE_RESPONSE = "build/fixtures/host-call-probe-response.wasm";
@@ -100,17 +99,6 @@ interface Variant {
 
 const all = (...fs: Array<(c: Bootstrap) => void>) => (c: Bootstrap) => fs.forEach((f) => f(c));
 
-/** The first Wasm filter runs `wasm` with the probe's root id and op spec `spec`. */
-function useProbe(wasm: string, spec: string) {
-  return (cfg: Bootstrap) => {
-    const w = hcm(cfg).http_filters.find((f: Bootstrap) => f.name === "envoy.filters.http.wasm").typed_config.config;
-    w.name = ROOT_ID;
-    w.root_id = ROOT_ID;
-    w.vm_config.code.local.filename = wasm;
-    w.configuration = { "@type": "type.googleapis.com/google.protobuf.StringValue", value: spec };
-  };
-}
-
 /** The counter `name` reaches `want(requests served)` (exactly, or within [low, high]) once the probe's tick flushed. */
 async function settles(e: Envoy, name: string, want: (rq: number) => number | [number, number]): Promise<void> {
   await waitFor(`${name} = its expected count`, async () => {
@@ -151,7 +139,7 @@ function variantsFor(path: Path): Variant[] {
   const v = (name: string, mutate: (c: Bootstrap) => void, extra: Partial<Variant> = {}): Variant =>
     ({ path, name, n: 0, envoy: { config: CONFIG, mutate: all(route, mutate) }, ...extra });
   const probe = (name: string, op: string, n: number, call?: string, wasm = PROBE): Variant =>
-    v(name, useProbe(wasm, `${op}*${n}`), { spec: `${op}*${n}`, wasm, call, n, verify: probeDidItsWork(n, op) });
+    v(name, useWasm(wasm, ROOT_ID, `${op}*${n}`), { spec: `${op}*${n}`, wasm, call, n, verify: probeDidItsWork(n, op) });
   const ops = OPS.filter((o) => o.paths.includes(path) || (BOTH && o.alsoOn === path)).filter((o) => !only || o.op.includes(only));
   const entry = probe(ENTRY, "none", 1, "vm:proxy_on_response_headers", PROBE_RESPONSE);
   entry.verify = async (e) => {

@@ -234,6 +234,28 @@ export function emptyWasm(cfg: Bootstrap): void {
   delete wasm.configuration;
 }
 
+/** The first Wasm filter runs `file` with root id `rootId` and plugin configuration `config` (a string). */
+export function useWasm(file: string, rootId: string, config: string): (cfg: Bootstrap) => void {
+  return (cfg) => {
+    const wasm = hcm(cfg).http_filters.find((f: any) => f.name === "envoy.filters.http.wasm").typed_config.config;
+    wasm.name = rootId;
+    wasm.root_id = rootId;
+    wasm.vm_config.code.local.filename = file;
+    wasm.configuration = { "@type": "type.googleapis.com/google.protobuf.StringValue", value: config };
+  };
+}
+
+/** The value of option `--<name> <value>` on this command line, or undefined. */
+export function argText(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+/** Numeric option `--<name> N`, else the environment's BENCH_<NAME>, else `fallback`. */
+export function argNumber(name: string, fallback: number): number {
+  return Number(argText(name) ?? process.env[`BENCH_${name.toUpperCase()}`] ?? fallback);
+}
+
 /** The request every cost variant serves, as the emulator drives it: wrk's GET / with a Host header. */
 export interface RequestShape {
   authority: string;
