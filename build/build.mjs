@@ -22,6 +22,9 @@ mkdirSync(join(root, "build", "fixtures"), { recursive: true });
 const asc = join(root, "node_modules", ".bin", "asc");
 // binaryen's wasm-opt (installed with assemblyscript): one more -Oz round over asc's output shrinks release modules
 // by 1-2 KB more; the features are asc's defaults, so the module needs nothing more from Envoy's runtime.
+// Configuration-path string literals stored as UTF-8 (see the file); given here because asc resolves an asconfig.json
+// "transform" under the project directory as a package name.
+const UTF8_STRINGS = "./build/size-utf8-strings.mjs";
 const wasmOpt = join(root, "node_modules", ".bin", "wasm-opt");
 const WASM_OPT_ARGS = ["-Oz", "--enable-bulk-memory", "--enable-sign-ext",
   "--enable-nontrapping-float-to-int", "--enable-mutable-globals"];
@@ -36,7 +39,7 @@ for (const name of fixtures) {
 }
 for (const { name, src, target, out } of jobs) {
   {
-    const r = spawnSync(asc, [src, "--config", "asconfig.json", "--target", target, "-o", out],
+    const r = spawnSync(asc, [src, "--config", "asconfig.json", "--target", target, "--transform", UTF8_STRINGS, "-o", out],
       { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
     if (r.status !== 0) {
       console.error(`build: ${name} (${target}) failed to compile`);
