@@ -888,7 +888,7 @@ function slowDecimal(text: string, first: i32, end: i32, digits: i32, scale: i32
   if (down > 0) {
     // shift left so the quotient keeps at least 66 significant bits, then divide by 10, `down` times
     const shift = max<i32>(0, 66 + down * 3322 / 1000 + 1 - bigBits(limbs, n));
-    n = bigShiftLeft(limbs, n, shift);
+    for (let left = shift; left > 0; left -= 16) n = bigMulAdd(limbs, n, <u32>1 << <u32>min<i32>(left, 16), 0);
     exp2 = -shift;
     for (let k: i32 = 0; k < down; k++) {
       let rest: u64 = 0;
@@ -939,22 +939,6 @@ function bigMulAdd(limbs: StaticArray<u32>, n: i32, factor: u32, add: u32): i32 
     carry = cur >> 32;
   }
   if (carry != 0) limbs[n++] = <u32>carry;
-  return n;
-}
-
-/** limbs <<= shift bits; returns the new length. */
-function bigShiftLeft(limbs: StaticArray<u32>, n: i32, shift: i32): i32 {
-  const words = shift >> 5;
-  const bits = <u32>(shift & 31);
-  limbs[n + words] = 0;
-  for (let j = n - 1; j >= 0; j--) {
-    const v = unchecked(limbs[j]);
-    if (bits != 0) limbs[j + words + 1] |= v >> (32 - bits);
-    limbs[j + words] = v << bits;
-  }
-  for (let j: i32 = 0; j < words; j++) limbs[j] = 0;
-  n += words + 1;
-  while (n > 1 && limbs[n - 1] == 0) n--;
   return n;
 }
 
