@@ -211,12 +211,18 @@ const over = (i: number, base: number) => summarize(paired(cpuUs[i]!, cpuUs[base
 const f = (x: number | undefined, d = 1) => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : "-");
 const pm = (s: Summary, d = 1) => (Number.isFinite(s.median) ? `${f(s.median, d)} ±${f(s.spread, d)}` : "-");
 /** Per round, the cost per call: (variant - none) / n. */
-const perCall = (i: number, none: number, n: number) => summarize(paired(cpuUs[i]!, cpuUs[none]!).map((x) => x / n));
+const perCallSamples = (i: number, none: number, n: number) => paired(cpuUs[i]!, cpuUs[none]!).map((x) => x / n);
+/** The middle half of a sample (quartiles by rank): with many rounds, a spread one busy round cannot blow up. */
+const iqr = (xs: number[], d = 2) => {
+  const s = [...xs].sort((a, b) => a - b), at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return s.length >= 4 ? ` [${f(at(0.25), d)}..${f(at(0.75), d)}]` : "";
+};
+const perCallText = (xs: number[]) => `${pm(summarize(xs), 2)}${iqr(xs)}`;
 
 console.log(`\nWhat each host call costs: Envoy 1.40 --concurrency 1 on core 0, wrk -t1 -c${CONNECTIONS} on core 1` +
   `${NICE ? ` (both at nice ${NICE})` : ""}; ${ROUNDS} interleaved rounds of ${SECONDS} s per variant; medians, ±: half the range over rounds.`);
 console.log(`CPU us/req: Envoy's CPU time (all threads) per request served. added: over the probe doing nothing (\`none\`: a stream ` +
-  `context, no call), same round. per call: added / N (N = ${N}; 1 for the VM entry). Counts: the emulator's, over the same request; ` +
+  `context, no call), same round. per call: added / N (N = ${N}; 1 for the VM entry), [quartiles over rounds] from 4 rounds on. Counts: the emulator's, over the same request; ` +
   `Envoy's stats confirmed each probe's calls did their work on every request after the warm-up.`);
 for (const path of ["direct", "proxied"] as Path[]) {
   const none = index(path, NONE), base = index(path, NO_FILTER), floor = index(path, FLOOR);
@@ -231,12 +237,12 @@ for (const path of ["direct", "proxied"] as Path[]) {
     } else if (i === none) {
       console.log(`| ${v.name} | none | ${cpu} | ${pm(over(i, base))} over no filter, ${pm(over(i, floor))} over the floor | - |`);
     } else {
-      console.log(`| ${v.name} | ${v.call} x ${counted.get(v)} | ${cpu} | ${pm(over(i, none))} | ${pm(perCall(i, none, v.n), 2)} |`);
+      console.log(`| ${v.name} | ${v.call} x ${counted.get(v)} | ${cpu} | ${pm(over(i, none))} | ${perCallText(perCallSamples(i, none, v.n))} |`);
     }
   }
   const perCallOver = (a: string, b: string) => {
     const i = index(path, a), j = index(path, b);
-    return i >= 0 && j >= 0 ? pm(summarize(paired(cpuUs[i]!, cpuUs[j]!).map((x) => x / N)), 2) : undefined;
+    return i >= 0 && j >= 0 ? perCallText(paired(cpuUs[i]!, cpuUs[j]!).map((x) => x / N)) : undefined;
   };
   const returned = perCallOver("hget-present-raw", "hget-absent"), decode = perCallOver("hget-present", "hget-present-raw");
   if (returned) console.log(`\nA value returned into Wasm: the host's malloc re-entry, its copy and our heap.free (hget-present-raw - hget-absent, per call): ${returned} us`);
