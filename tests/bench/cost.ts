@@ -13,6 +13,8 @@ import { dirname } from "node:path";
 import { loadBootstrap, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
 import { buildGoModules, GO_MODULES, type GoBuild } from "./go.js";
 import {
+  argNumber,
+  argText,
   countPerRequest,
   directResponse,
   emptyWasm,
@@ -32,26 +34,22 @@ import {
   type CostPoint,
   type RequestShape,
   type Summary,
+  useWasm,
 } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : Number(process.env[`BENCH_${name.toUpperCase()}`] ?? fallback);
-};
-const ROUNDS = arg("rounds", quick ? 2 : 5);
-const SECONDS = arg("seconds", quick ? 1 : 2);
-const LATENCY_SECONDS = arg("latency-seconds", 1);
-const CONNECTIONS = arg("connections", 16);
+const ROUNDS = argNumber("rounds", quick ? 2 : 5);
+const SECONDS = argNumber("seconds", quick ? 1 : 2);
+const LATENCY_SECONDS = argNumber("latency-seconds", 1);
+const CONNECTIONS = argNumber("connections", 16);
 /** --nice N (e.g. -10, as root): Envoy and wrk ahead of other work on a shared machine; it slows everything else meanwhile. */
-const NICE = arg("nice", 0);
-const text = (name: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : undefined);
+const NICE = argNumber("nice", 0);
 /** --json <file>: rows and raw samples of this run, for --compare in a later one. */
-const jsonOut = text("json");
+const jsonOut = argText("json");
 /** --compare <file>: a run saved with --json; each variant's change since it is printed. */
-const compareWith = text("compare");
+const compareWith = argText("compare");
 /** --only <substring>: only the variants whose name has it (no filter and the floor are always measured). */
-const only = text("only");
+const only = argText("only");
 
 const MODULES = ["retry-budget", "outlier-breaker", "deadline", "traffic-split", "service-metrics"] as const;
 const SINGLE = "envoy-configs/service-metrics.yaml";
@@ -80,17 +78,6 @@ interface CostVariant {
 
 function wasmConfig(cfg: Bootstrap): Bootstrap {
   return hcm(cfg).http_filters.find((f: Bootstrap) => f.name === "envoy.filters.http.wasm").typed_config.config;
-}
-
-/** The first Wasm filter runs `file` with root id `rootId` and plugin configuration `config`. */
-function useWasm(file: string, rootId: string, config: string) {
-  return (cfg: Bootstrap) => {
-    const w = wasmConfig(cfg);
-    w.name = rootId;
-    w.root_id = rootId;
-    w.vm_config.code.local.filename = file;
-    w.configuration = { "@type": "type.googleapis.com/google.protobuf.StringValue", value: config };
-  };
 }
 
 /** The first Wasm filter replaced by Envoy's Lua filter running `script`. */
