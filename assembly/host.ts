@@ -312,7 +312,11 @@ export function continueStream(stream: i32): bool {
 
 const CLEAR_ROUTE_CACHE = new Str("clear_route_cache");
 
-/** Makes Envoy re-select the route after a request-header change (Envoy 1.33+; false on older ones). */
+/**
+ * Makes Envoy re-select the route (Envoy 1.33+; false on older ones). Not needed after a request-header change by this
+ * binding's modules: Envoy clears the cache itself for ABI 0.2.1; for a module of a later ABI, or a route change other
+ * than a header.
+ */
 export function clearRouteCache(): bool {
   return abi.proxy_call_foreign_function(CLEAR_ROUTE_CACHE.ptr, CLEAR_ROUTE_CACHE.len, 0, 0, 0, 0) == WasmResult.Ok;
 }

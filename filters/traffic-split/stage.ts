@@ -4,8 +4,8 @@
  * in a per-worker pending window; on every tick, merge that window into the configuration's shared state with CAS,
  * decide rollbacks, cool-downs and ramp steps there, and adopt the result.
  *
- * Host calls per request: the headers the rules and the sticky key need (each read once), one header replace and
- * clear_route_cache on request; response.code, response.flags and the attempt count at completion (the outcome's
+ * Host calls per request: the headers the rules and the sticky key need (each read once), one header replace on
+ * request (Envoy re-selects the route on its own, see StreamView.setRoutingHeader); response.code, response.flags and the attempt count at completion (the outcome's
  * cause). No clock: an outcome goes into the window bucket of this VM's last sync. Metrics are counted locally and
  * added to the host's counters on the tick. Per tick and VM: one shared-data get, and one set when there was traffic or a decision;
  * one more get when a gauge would change (or, in a replaced configuration, on each tick).

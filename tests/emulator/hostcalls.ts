@@ -11,7 +11,7 @@ import {
   WASI_MODULES,
   WasmResult,
   type BufferType,
-  type MapType,
+  MapType,
 } from "./abi.js";
 import { EmulatorError } from "./errors.js";
 import type { HeaderMap } from "./headers.js";
@@ -76,7 +76,15 @@ export function buildImports(vm: Vm): WebAssembly.Imports {
     const map = vm.mutableMap(ctx(), t);
     if (!map) return WasmResult.BadArgument;
     edit(map, key, value);
+    headersModified(t);
     return WasmResult.Ok;
+  };
+
+  // Envoy 1.33+ with an ABI 0.2.1 module: a successful change to the request headers clears the stream's route cache,
+  // so the router re-selects the route (Envoy's onHeadersModified; reference section 12 verified it on 1.36-1.40).
+  const headersModified = (t: MapType) => {
+    const c = ctx();
+    if (t === MapType.HttpRequestHeaders && c?.kind === "stream") c.routeCacheClears++;
   };
 
   const env: Record<string, HostFn> = {
@@ -168,6 +176,7 @@ export function buildImports(vm: Vm): WebAssembly.Imports {
       const map = vm.mutableMap(ctx(), t);
       if (!map) return WasmResult.BadArgument;
       map.setAll(pairs);
+      headersModified(t);
       return WasmResult.Ok;
     },
     proxy_get_header_map_value(type: number, keyPtr: number, keyLen: number, outPtr: number, outLen: number) {
@@ -193,6 +202,7 @@ export function buildImports(vm: Vm): WebAssembly.Imports {
       const map = vm.mutableMap(ctx(), t);
       if (!map) return WasmResult.BadArgument;
       map.remove(key);
+      headersModified(t);
       return WasmResult.Ok;
     },
     proxy_get_header_map_size(type: number, out: number) {

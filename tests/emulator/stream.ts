@@ -115,7 +115,8 @@ export class Stream {
   readonly filterState = new Map<string, Uint8Array>();
   /** Host calls made while this stream's context was current, by function name. */
   readonly hostCallCount: Record<string, number> = {};
-  /** Times the module called the clear_route_cache foreign function on this stream. */
+  /** Times this stream's route cache was cleared: by a request-header change (Envoy does it for ABI 0.2.1) or by the
+   *  clear_route_cache foreign function. */
   routeCacheClears = 0;
   /** The local reply, once delivered. */
   localReply: LocalReply | undefined;

@@ -119,6 +119,7 @@ describe("traffic-split routing in emulated workers", () => {
     const calls = s.hostCallCount;
     assert.equal(calls.proxy_get_header_map_value, 2, "x-canary for the rule, x-user-id for the point");
     assert.equal(calls.proxy_replace_header_map_value, 1);
+    assert.equal(calls.proxy_call_foreign_function, undefined, "the replace re-selects the route: no clear_route_cache");
     assert.equal(calls.proxy_get_property, 3, "response.code, response.flags and the attempt count (the outcome's cause)");
     const none = ["proxy_get_shared_data", "proxy_set_shared_data", "proxy_increment_metric", "proxy_record_metric", "proxy_define_metric", "proxy_get_current_time_nanoseconds"];
     for (const name of none) {
