@@ -1,6 +1,6 @@
-// The configuration path's string literals ship as UTF-8 (build/size-utf8-strings.mjs, -2.4 to -9.6 KB a module):
-// each release module holds a configuration message once, as UTF-8, and not as a UTF-16 static string, and the text
-// it logs is the same, non-ASCII literals included. Needs `node build/build.mjs <names>` first.
+// The project's string literals ship at a byte per ASCII character (build/size-utf8-strings.mjs): each release module
+// holds a message once in that form and never as a UTF-16 static string, and the text it logs is the same, a
+// non-ASCII value after it included. Needs `node build/build.mjs <names>` first.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
