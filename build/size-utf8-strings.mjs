@@ -101,6 +101,10 @@ function rewrite(root, place) {
     }
     if (typeof node.kind !== "number") return;
     if (skipped(node)) return;
+    if (node.kind === NodeKind.SwitchCase) { // its label stays as written, its statements are rewritten
+      visit(node.statements);
+      return;
+    }
     for (const key of Object.keys(node)) {
       if (key === "range" || key === "decorators") continue;
       const child = node[key];
@@ -127,7 +131,6 @@ function skipped(node) {
     case NodeKind.Export:
     case NodeKind.ExportImport:
     case NodeKind.ExportDefault:
-    case NodeKind.SwitchCase: // case labels are compared as written
       return true;
     case NodeKind.Call: {
       const callee = node.expression;
