@@ -390,8 +390,14 @@ for (const mode of await envoyModes()) {
       assert.equal(answers["200:good"], good.hits.total);
       assert.equal((answers["200:good"] ?? 0) + 3 + (answers["503:open"] ?? 0), 60);
       const series = await envoy.promSeries();
-      assert.equal(seriesValue(series, "resilience_outlier_breaker_opens_total", { destination_service: `service-a_127.0.0.1:${bad.port}` }), 1);
-      assert.equal(seriesValue(series, "resilience_outlier_breaker_opens_total", { destination_service: `service-a_127.0.0.1:${good.port}` }), 0);
+      // Envoy 1.39+ puts an upstream filter's metrics at the root scope; 1.36 and 1.37 under the cluster's
+      // (`cluster.<name>.wasmcustom...`, in Prometheus `envoy_cluster_wasmcustom_<name>{envoy_cluster_name=...}`).
+      const opens = (host: Upstream) =>
+        seriesValue(series, "resilience_outlier_breaker_opens_total", { destination_service: `service-a_127.0.0.1:${host.port}` }) ??
+        seriesValue(series, "envoy_cluster_wasmcustom_resilience_outlier_breaker_opens_total",
+          { destination_service: `service-a_127.0.0.1:${host.port}`, envoy_cluster_name: "service-a" });
+      assert.equal(opens(bad), 1);
+      assert.equal(opens(good), 0);
     });
   });
 
