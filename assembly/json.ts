@@ -611,39 +611,55 @@ export function formatJsonNumber(x: f64): string {
     }
   }
 
-  /** -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+  /** -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?, validated and read in one pass (see decimalValue). */
   private number(): JsonValue | null {
     const start = this.pos;
-    if (this.peek() == 0x2d) this.pos++;
+    const text = this.text;
+    const negative = this.peek() == 0x2d;
+    if (negative) this.pos++;
     let c = this.peek();
-    if (c == 0x30) {
-      this.pos++;
-      if (isDigit(this.peek())) return this.fail(start, "leading zeros are not allowed");
-    } else if (isDigit(c)) {
-      this.skipDigits();
-    } else {
-      return this.expected("a digit after '-'");
+    if (!isDigit(c)) return this.expected("a digit after '-'");
+    if (c == 0x30 && isDigit(text.charCodeAt(this.pos + 1))) return this.fail(start, "leading zeros are not allowed");
+    // the significant digits (from the first nonzero one): the first 19 as an integer, how many, and the count of
+    // digits after the point (leading zeros there included), which scales that integer down
+    let mantissa: u64 = 0;
+    let digits: i32 = 0;
+    let fraction: i32 = 0;
+    let first: i32 = -1;
+    let dot = false;
+    while (true) {
+      c = this.peek();
+      if (isDigit(c)) {
+        if (dot) fraction++;
+        if (digits > 0 || c != 0x30) {
+          if (first < 0) first = this.pos;
+          if (++digits <= 19) mantissa = mantissa * 10 + <u64>(c - 0x30);
+        }
+        this.pos++;
+      } else if (c == 0x2e && !dot) {
+        this.pos++;
+        if (!isDigit(this.peek())) return this.expected("a digit after '.'");
+        dot = true;
+      } else {
+        break;
+      }
     }
-    if (this.peek() == 0x2e) {
-      this.pos++;
-      if (!isDigit(this.peek())) return this.expected("a digit after '.'");
-      this.skipDigits();
-    }
-    c = this.peek();
-    if (c == 0x65 || c == 0x45) {
+    let exponent: i32 = 0;
+    if ((c | 0x20) == 0x65) { // e or E
       this.pos++;
       c = this.peek();
-      if (c == 0x2b || c == 0x2d) this.pos++;
+      const minus = c == 0x2d;
+      if (minus || c == 0x2b) this.pos++;
       if (!isDigit(this.peek())) return this.expected("a digit in the exponent");
-      this.skipDigits();
+      while (isDigit((c = this.peek()))) {
+        exponent = min<i32>(exponent * 10 + c - 0x30, 100000); // beyond any f64
+        this.pos++;
+      }
+      if (minus) exponent = -exponent;
     }
-    const value = decimalValue(this.text, start, this.pos);
+    const value = decimalValue(text, first, this.pos, mantissa, digits, exponent - fraction);
     if (!isFinite(value)) return this.fail(start, "number out of range");
-    return new JsonNumber(value, this.text.substring(start, this.pos));
-  }
-
-  private skipDigits(): void {
-    while (isDigit(this.peek())) this.pos++;
+    return new JsonNumber(negative ? -value : value, text.substring(start, this.pos));
   }
 
   /** Reads a string literal at pos (on the opening quote); null on error. Unescaped strings are one substring. */
@@ -811,53 +827,19 @@ function hex4Text(unit: i32): string {
 @inline const MAX_DIGITS: i32 = 800;
 
 /**
- * The f64 nearest to a JSON number token text[start, end) (already validated), ties to even; Infinity when it is too
- * large for f64. Exact: one rounding for up to 16 digits and exponents within 22 (the common case), else big integers.
+ * The f64 nearest to (the significant digits from text[first], `digits` of them, the first 19 being `mantissa`) *
+ * 10^scale, ties to even; Infinity when too large for f64. Exact: one rounding for up to 16 digits and scales within
+ * 22 (the common case), else big integers.
  */
-function decimalValue(text: string, start: i32, end: i32): f64 {
-  let i = start;
-  const negative = text.charCodeAt(i) == 0x2d;
-  if (negative) i++;
-  // pass 1: the significant digits' span, the count of fraction digits among them, and the written exponent
-  let mantissa: u64 = 0;
-  let digits: i32 = 0; // significant digits, from the first nonzero one
-  let fraction: i32 = 0; // of those, after the point
-  let first = -1;
-  let dot = false;
-  let exponent: i32 = 0;
-  for (; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c == 0x2e) {
-      dot = true;
-      continue;
-    }
-    if (c == 0x65 || c == 0x45) {
-      i++;
-      const minus = text.charCodeAt(i) == 0x2d;
-      if (minus || text.charCodeAt(i) == 0x2b) i++;
-      for (; i < end; i++) exponent = min<i32>(exponent * 10 + text.charCodeAt(i) - 0x30, 100000); // beyond any f64
-      if (minus) exponent = -exponent;
-      break;
-    }
-    if (dot) fraction++; // every digit after the point, leading zeros included, scales the integer down
-    if (digits == 0 && c == 0x30) continue;
-    if (first < 0) first = i;
-    digits++;
-    if (digits <= 19) mantissa = mantissa * 10 + <u64>(c - 0x30);
-  }
-  let value: f64 = 0;
-  if (digits == 0) return negative ? -value : value;
-  // value = (the significant digits as an integer) * 10^(exponent - fraction)
-  const scale = exponent - fraction; // power of ten applied to the integer made of all significant digits
+function decimalValue(text: string, first: i32, end: i32, mantissa: u64, digits: i32, scale: i32): f64 {
+  if (digits == 0) return 0;
   if (digits <= 19 && mantissa <= 9007199254740992 && scale >= -22 && scale <= 22) {
     // both operands exact, so one correctly rounded operation
-    value = scale < 0 ? <f64>mantissa / pow10(-scale) : <f64>mantissa * pow10(scale);
-  } else if (digits + scale > 310) {
-    value = Infinity; // at least 10^309
-  } else if (digits + scale >= -324) {
-    value = slowDecimal(text, first, end, digits, scale);
-  } // else below half the smallest subnormal: 0
-  return negative ? -value : value;
+    return scale < 0 ? <f64>mantissa / pow10(-scale) : <f64>mantissa * pow10(scale);
+  }
+  if (digits + scale > 310) return Infinity; // at least 10^309
+  if (digits + scale < -324) return 0; // below half the smallest subnormal
+  return slowDecimal(text, first, end, digits, scale);
 }
 
 /** The nearest f64 to (the up to MAX_DIGITS significant digits from text[first]) * 10^scale, by big-integer arithmetic. */
