@@ -1,10 +1,11 @@
-// asc transform: string literals ship at one byte per character and become ordinary static strings at VM start.
+// asc transform (build.mjs passes it): string literals ship packed and become ordinary static strings at VM start.
 // AssemblyScript stores every literal as a UTF-16 static object (two bytes a character plus a header); this moves the
-// literals of the project's own files into one table of code units (a byte each below 0x80, else 0xFF and the unit's
-// two bytes) and a zero-filled static region, which costs nothing in the file. At start, before any rewritten file's
-// top-level code (each one imports the table), the table is expanded into String objects in that region, laid out
-// like the compiler's own static strings: below the heap, so the collector never sees them. Each literal becomes
-// `changetype<string>(region + offset)`, a constant address like before: the request path runs the same code.
+// literals of the project's own files into one packed table (a byte per character below 0x80, else 0xFF and the
+// unit's two bytes; repeats as back-references) and a zero-filled static region, which costs nothing in the file. At
+// start, before any rewritten file's top-level code (each one imports the table), the table is expanded into String
+// objects in that region, laid out like the compiler's own static strings (rtId, rtSize, 16-byte aligned, below
+// __heap_base, so the runtime never frees or moves them). Each literal becomes `changetype<string>(region + offset)`,
+// which folds to a constant address like before: the request path runs the same instructions.
 import { Transform } from "assemblyscript/transform";
 import { Node, NodeKind, LiteralKind, DecoratorKind, AssertionKind, Token } from "assemblyscript";
 import path from "node:path";
@@ -32,6 +33,7 @@ export default class Utf8Strings extends Transform {
     const place = (value) => {
       let at = offsets.get(value);
       if (at === undefined) {
+        if (value.length > 0xffff) throw new Error("size-utf8-strings: a literal longer than 65535 characters");
         at = (end + HEADER + ALIGN - 1) & ~(ALIGN - 1);
         end = at + value.length * 2;
         if (value.length < 0xff) units.push(value.length);
@@ -192,9 +194,10 @@ function reference(literal, place) {
 }
 
 /**
- * Packs the code-unit bytes: a byte below 0x80 stands for itself, 0x80 quotes the next byte, and 0x81 + (n - MIN_MATCH)
- * followed by a little-endian distance repeats the n bytes that many bytes back (greedy longest match; the messages
- * share many words, so this about halves the table). unpack() in the generated file reverses it.
+ * Packs the table's bytes: a byte below 0x80 stands for itself, 0x80 quotes the next byte, 0x81 + (n - NEAR_MIN) and
+ * a distance byte repeat the n bytes that far back, 0xC0 + (n - FAR_MIN) and a little-endian 2-byte distance likewise
+ * (longest-saving match, one byte of lazy look-ahead; the messages share many words, so this about halves the table).
+ * unpack() below and the generated unpack() reverse it.
  */
 function pack(bytes) {
   const out = [];
@@ -207,7 +210,7 @@ function pack(bytes) {
     if (list === undefined) heads.set(k, (list = []));
     list.push(i);
   };
-  // the cheapest way to code a match of n bytes at distance d: [bytes saved, n] or null
+  // how many of n matching bytes at distance d one back-reference can carry (0: none pays)
   const fits = (n, d) => (d <= 0xff && n >= NEAR_MIN) ? Math.min(n, NEAR_MAX) : (n >= FAR_MIN ? Math.min(n, FAR_MAX) : 0);
   // the longest-saving earlier repeat of bytes[i...]: [length, gain, start]
   const bestAt = (i) => {
