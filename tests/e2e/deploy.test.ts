@@ -11,11 +11,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import {
-  closeHttp, envoyModes, notYet, request, seriesValue, startEnvoy, startUpstream, waitFor, type Envoy, type Upstream,
+  closeHttp, envoyBinaryVersion, envoyModes, notYet, request, resolveEnvoyBinary, seriesValue, startEnvoy, startUpstream, waitFor,
+  type Envoy, type Upstream,
 } from "../harness/index.js";
 import { accessLog, AppA, certs, Collector, Jaeger, clientCert, linesOf, presentedCertificate, tlsGet, useCertsOf, type ClientCert } from "./deploy-helpers.js";
 
 const WASM = { resilience: "build/resilience.wasm" };
+/** Trace tags from a format string (details, attempts, the caller's budget) exist from Envoy 1.37 on; before, the harness leaves them out. */
+const FORMAT_TAGS = Number(envoyBinaryVersion(resolveEnvoyBinary()).split(".")[1]) >= 37;
 /** Access-log lines reach stdout within this flush interval. */
 const FLUSH = ["--file-flush-interval-msec", "50"];
 const SPIFFE = "spiffe://cluster.local/ns/default/sa/";
@@ -132,9 +135,11 @@ for (const mode of await envoyModes()) {
         "SERVER /traced -> service-a", // the gateway
       ]);
       assert.ok(spans.every((s) => s.tags?.subset === "stable"), "every span carries the subset the gateway chose");
-      assert.ok(spans.every((s) => s.tags?.details === "via_upstream" && s.tags?.attempts === "1"), "who answered, in how many attempts");
-      const inA = spans.find((s) => s.kind === "SERVER" && s.tags?.upstream_cluster === "app" && s.tags?.["http.url"]?.endsWith("/traced"));
-      assert.ok(Number(inA?.tags?.caller_budget_ms) > 0, `A's inbound span carries the caller's budget: ${JSON.stringify(inA?.tags)}`);
+      if (FORMAT_TAGS) {
+        assert.ok(spans.every((s) => s.tags?.details === "via_upstream" && s.tags?.attempts === "1"), "who answered, in how many attempts");
+        const inA = spans.find((s) => s.kind === "SERVER" && s.tags?.upstream_cluster === "app" && s.tags?.["http.url"]?.endsWith("/traced"));
+        assert.ok(Number(inA?.tags?.caller_budget_ms) > 0, `A's inbound span carries the caller's budget: ${JSON.stringify(inA?.tags)}`);
+      }
     });
 
     test("strict: a plaintext client and a foreign-CA client are refused at B's inbound; a mesh client is served", async () => {
@@ -201,8 +206,10 @@ for (const mode of await envoyModes()) {
       // The same decision on the trace: A's outbound span says who answered (the reporter flushes every 5 s).
       const span = await waitFor("A's outbound span of the spent request", () =>
         collector.spans.find((s) => s.tags?.["guid:x-request-id"] === id && s.kind === "CLIENT") ?? notYet(collector.spans.length), { timeoutMs: 15_000 });
-      assert.equal(span.tags?.details, "deadline_exceeded");
-      assert.equal(span.tags?.attempts, "0");
+      if (FORMAT_TAGS) {
+        assert.equal(span.tags?.details, "deadline_exceeded");
+        assert.equal(span.tags?.attempts, "0");
+      }
     });
 
     test("edge: a client's x-envoy timeout, a long deadline and the routing header neither lengthen the bound nor pick the canary", async () => {

@@ -19,6 +19,6 @@ export { request, closeHttp, type HttpResponse, type RequestOptions } from "./ht
 export { parsePrometheus, selectSeries, seriesValue, flattenStats, exactStatFilter, type PromSeries, type StatsJson } from "./stats.js";
 export { loadBootstrap, rewriteBootstrap, type Bootstrap, type PortLike } from "./config.js";
 export { pingDocker, ensureEnvoyImage, containerExists } from "./docker.js";
-export { resolveEnvoyBinary, pinnedEnvoyVersion, projectRoot } from "./envoy-bin.js";
+export { envoyBinaryVersion, resolveEnvoyBinary, pinnedEnvoyVersion, projectRoot } from "./envoy-bin.js";
 export { freePorts } from "./ports.js";
 export { waitFor, waitUntil, notYet, atLeast, WaitTimeout, WAIT_TIMEOUT_MS, type Accept, type NotYet, type WaitOptions } from "./wait.js";
