@@ -430,8 +430,10 @@ export function formatJsonNumber(x: f64): string {
   /** The member being read when the error was found (see jsonErrorPath). */
   errorPath: string = "";
   /** Per open array/object: the element index (arrays) or LEVEL_NO_KEY / LEVEL_IN_MEMBER with levelKey (objects). */
-  private readonly levelIndex: i32[] = [];
-  private readonly levelKey: string[] = [];
+  private readonly levelIndex: StaticArray<i32> = new StaticArray<i32>(MAX_JSON_DEPTH);
+  private readonly levelKey: StaticArray<string> = new StaticArray<string>(MAX_JSON_DEPTH);
+  /** Open levels: levelIndex/levelKey beyond it are stale. */
+  private levels: i32 = 0;
   /** Decoded code units of the escaped string being read, reused: every string costs time linear in its length. */
   private units: StaticArray<u16> = new StaticArray<u16>(64);
   private unitCount: i32 = 0;
@@ -461,13 +463,13 @@ export function formatJsonNumber(x: f64): string {
   /** `a.b[2].c` for the open levels; stops at an object level whose next key is not read yet. */
   private path(): string {
     const parts: string[] = [];
-    for (let i: i32 = 0, n: i32 = this.levelIndex.length; i < n; i++) {
-      const index = this.levelIndex[i];
+    for (let i: i32 = 0, n: i32 = this.levels; i < n; i++) {
+      const index = unchecked(this.levelIndex[i]);
       if (index >= 0) {
         parts.push("[" + index.toString() + "]");
       } else if (index == LEVEL_IN_MEMBER) {
         if (parts.length > 0) parts.push(".");
-        parts.push(this.levelKey[i]);
+        parts.push(unchecked(this.levelKey[i]));
       } else {
         break;
       }
@@ -475,15 +477,6 @@ export function formatJsonNumber(x: f64): string {
     return parts.join("");
   }
 
-  private enter(index: i32): void {
-    this.levelIndex.push(index);
-    this.levelKey.push("");
-  }
-
-  private leave(): void {
-    this.levelIndex.pop();
-    this.levelKey.pop();
-  }
 
   /** The code unit at pos, or -1 at the end (charCodeAt's out-of-range value). */
   @inline private peek(): i32 {
@@ -512,8 +505,10 @@ export function formatJsonNumber(x: f64): string {
 
   private value(depth: i32): JsonValue | null {
     const c = this.peek();
-    if (c == 0x7b) return this.object(depth + 1); // {
-    if (c == 0x5b) return this.array(depth + 1); // [
+    if ((c | 0x20) == 0x7b) { // { or [
+      if (depth >= MAX_JSON_DEPTH) return this.fail(this.pos, "nested deeper than 32 levels"); // MAX_JSON_DEPTH
+      return this.container(depth + 1, c == 0x7b);
+    }
     if (c == 0x22) {
       const s = this.string();
       return s == null ? null : new JsonString(s);
@@ -534,81 +529,49 @@ export function formatJsonNumber(x: f64): string {
     return value;
   }
 
-  private object(depth: i32): JsonValue | null {
-    if (depth > MAX_JSON_DEPTH) return this.fail(this.pos, "nested deeper than " + MAX_JSON_DEPTH.toString() + " levels");
-    this.pos++; // {
-    const obj = new JsonObject();
+  /** An object (`{` at pos) or an array (`[`): one loop, the object's key and ':' skipped for arrays. */
+  private container(depth: i32, isObject: bool): JsonValue | null {
+    this.pos++;
+    const close = isObject ? 0x7d : 0x5d; // } or ]
+    const obj = new JsonObject(); // arrays use only its values
+    const items = obj.values;
     this.skipSpace();
-    if (this.peek() == 0x7d) {
-      this.pos++;
-      return obj;
+    if (this.peek() != close) {
+      const level = depth - 1; // every enclosing level is open: it is reading this value
+      this.levels = depth;
+      while (true) {
+        unchecked(this.levelIndex[level] = isObject ? LEVEL_NO_KEY : items.length);
+        this.skipSpace();
+        const c = this.peek();
+        if (c == close) return this.fail(this.pos, isObject ? "trailing ',' before '}'" : "trailing ',' before ']'");
+        let key = "";
+        const keyAt = this.pos;
+        if (isObject) {
+          if (c != 0x22) return this.expected("a string key");
+          const read = this.string();
+          if (read == null) return null;
+          key = read;
+          unchecked(this.levelIndex[level] = LEVEL_IN_MEMBER);
+          unchecked(this.levelKey[level] = key);
+          this.skipSpace();
+          if (this.peek() != 0x3a) return this.expected("':' after the key");
+          this.pos++;
+          this.skipSpace();
+        }
+        const member = this.value(depth);
+        if (member == null) return null;
+        if (!isObject) items.push(member);
+        else if (!obj.add(key, member)) return this.fail(keyAt, "duplicate key " + quoteJson(key));
+        this.skipSpace();
+        const next = this.peek();
+        if (next == close) break;
+        if (next != 0x2c) return this.expected(isObject ? "',' or '}'" : "',' or ']'");
+        this.pos++;
+      }
+      this.levels = level;
     }
-    this.enter(LEVEL_NO_KEY);
-    const level = this.levelIndex.length - 1;
-    while (true) {
-      this.levelIndex[level] = LEVEL_NO_KEY;
-      this.skipSpace();
-      const c = this.peek();
-      if (c != 0x22) {
-        if (c == 0x7d) return this.fail(this.pos, "trailing ',' before '}'");
-        return this.expected("a string key");
-      }
-      const keyAt = this.pos;
-      const key = this.string();
-      if (key == null) return null;
-      this.levelIndex[level] = LEVEL_IN_MEMBER;
-      this.levelKey[level] = key;
-      this.skipSpace();
-      if (this.peek() != 0x3a) return this.expected("':' after the key");
-      this.pos++;
-      this.skipSpace();
-      const member = this.value(depth);
-      if (member == null) return null;
-      if (!obj.add(key, member)) return this.fail(keyAt, "duplicate key " + quoteJson(key));
-      this.skipSpace();
-      const next = this.peek();
-      this.pos++;
-      if (next == 0x7d) {
-        this.leave();
-        return obj;
-      }
-      if (next != 0x2c) {
-        this.pos--;
-        return this.expected("',' or '}'");
-      }
-    }
-  }
-
-  private array(depth: i32): JsonValue | null {
-    if (depth > MAX_JSON_DEPTH) return this.fail(this.pos, "nested deeper than " + MAX_JSON_DEPTH.toString() + " levels");
-    this.pos++; // [
-    const items: JsonValue[] = [];
-    this.skipSpace();
-    if (this.peek() == 0x5d) {
-      this.pos++;
-      return new JsonArray(items);
-    }
-    this.enter(0);
-    const level = this.levelIndex.length - 1;
-    while (true) {
-      this.levelIndex[level] = items.length;
-      this.skipSpace();
-      if (this.peek() == 0x5d) return this.fail(this.pos, "trailing ',' before ']'");
-      const item = this.value(depth);
-      if (item == null) return null;
-      items.push(item);
-      this.skipSpace();
-      const next = this.peek();
-      this.pos++;
-      if (next == 0x5d) {
-        this.leave();
-        return new JsonArray(items);
-      }
-      if (next != 0x2c) {
-        this.pos--;
-        return this.expected("',' or ']'");
-      }
-    }
+    this.pos++;
+    return isObject ? obj : new JsonArray(items);
   }
 
   /** -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?, validated and read in one pass (see decimalValue). */
