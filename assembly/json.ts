@@ -171,8 +171,10 @@ export function parseJson(text: string): JsonValue | null {
   const value = parser.document();
   if (value == null) {
     const at = parser.errorAt;
-    const where = lineAndColumn(text, at);
-    setError(at, utf8Length(text, at), <i32>(where >> 32), <i32>where, parser.errorPath, parser.reason);
+    const byte = utf8Length(text, at);
+    // the parser stops at the first lone surrogate, so the WTF-8 bytes before `byte` are well-formed UTF-8
+    const where = lineAndColumnUtf8(String.UTF8.encode(text), byte);
+    setError(at, byte, <i32>(where >> 32), <i32>where, parser.errorPath, parser.reason);
   } else {
     clearError();
   }
@@ -181,24 +183,25 @@ export function parseJson(text: string): JsonValue | null {
 
 /** Like parseJson for UTF-8 bytes; rejects malformed UTF-8, and error offsets count bytes. */
 export function parseJsonUtf8(bytes: ArrayBuffer): JsonValue | null {
-  const bad = invalidUtf8At(bytes);
-  if (bad >= 0) {
-    const where = lineAndColumnUtf8(bytes, bad);
-    setError(bad, bad, <i32>(where >> 32), <i32>where, "", "malformed UTF-8");
-    return null;
+  let at = invalidUtf8At(bytes);
+  let value: JsonValue | null = null;
+  let path = "";
+  let reason = "malformed UTF-8";
+  if (at < 0) {
+    const text = String.UTF8.decode(bytes);
+    const parser = new JsonParser(text);
+    value = parser.document();
+    if (value != null) {
+      clearError();
+      return value;
+    }
+    at = utf8Length(text, parser.errorAt);
+    path = parser.errorPath;
+    reason = parser.reason;
   }
-  const text = String.UTF8.decode(bytes);
-  const parser = new JsonParser(text);
-  const value = parser.document();
-  if (value == null) {
-    const at = parser.errorAt;
-    const byte = utf8Length(text, at);
-    const where = lineAndColumn(text, at);
-    setError(byte, byte, <i32>(where >> 32), <i32>where, parser.errorPath, parser.reason);
-  } else {
-    clearError();
-  }
-  return value;
+  const where = lineAndColumnUtf8(bytes, at);
+  setError(at, at, <i32>(where >> 32), <i32>where, path, reason);
+  return null;
 }
 
 function setError(offset: i32, byte: i32, line: i32, column: i32, path: string, reason: string): void {
@@ -218,23 +221,7 @@ function clearError(): void {
   jsonErrorPath = "";
 }
 
-/** Line (high 32 bits) and column (low 32 bits), both 1-based, of text[at]; columns count code points. */
-function lineAndColumn(text: string, at: i32): i64 {
-  let line: i32 = 1;
-  let column: i32 = 1;
-  for (let i: i32 = 0; i < at; i++) {
-    const c = text.charCodeAt(i);
-    if (c == 0x0a) {
-      line++;
-      column = 1;
-    } else if (c < 0xdc00 || c > 0xdfff) {
-      column++; // a low surrogate completes a character already counted
-    }
-  }
-  return (<i64>line << 32) | <i64>column;
-}
-
-/** lineAndColumn for (well-formed up to `at`) UTF-8 bytes. */
+/** Line (high 32 bits) and column (low 32 bits), both 1-based, of bytes[at] (UTF-8, well-formed up to `at`); columns count code points. */
 function lineAndColumnUtf8(bytes: ArrayBuffer, at: i32): i64 {
   const base = changetype<usize>(bytes);
   let line: i32 = 1;
@@ -393,16 +380,9 @@ export function quoteJson(s: string): string {
 
 /** The letter after the backslash of a two-character escape, or 0 when `c` has none. */
 function shortEscape(c: i32): i32 {
-  switch (c) {
-    case 0x22: return 0x22;
-    case 0x5c: return 0x5c;
-    case 0x08: return 0x62;
-    case 0x0c: return 0x66;
-    case 0x0a: return 0x6e;
-    case 0x0d: return 0x72;
-    case 0x09: return 0x74;
-  }
-  return 0;
+  if (c == 0x22 || c == 0x5c) return c;
+  // b t n - f r for U+0008 to U+000D, one byte each
+  return <u32>(c - 8) <= 5 ? <i32>((<u64>0x7266_006e_7462 >> (<u64>(c - 8) << 3)) & 0xff) : 0;
 }
 
 @inline function hexDigitCode(d: i32): i32 {
@@ -434,8 +414,9 @@ export function formatJsonNumber(x: f64): string {
   private readonly levelKey: StaticArray<string> = new StaticArray<string>(MAX_JSON_DEPTH);
   /** Open levels: levelIndex/levelKey beyond it are stale. */
   private levels: i32 = 0;
-  /** Decoded code units of the escaped string being read, reused: every string costs time linear in its length. */
-  private units: StaticArray<u16> = new StaticArray<u16>(64);
+  /** Decoded code units of the escaped string being read, reused; made at the first escape as long as the input, which
+   * no decoded string can outgrow (escapes only shrink): every string costs time linear in its length. */
+  private units: StaticArray<u16> = new StaticArray<u16>(0);
   private unitCount: i32 = 0;
 
   constructor(private readonly text: string) {
@@ -647,6 +628,7 @@ export function formatJsonNumber(x: f64): string {
         if (!escaped) {
           escaped = true;
           this.unitCount = 0;
+          if (this.units.length == 0) this.units = new StaticArray<u16>(this.end);
         }
         this.appendRun(runStart, this.pos);
         if (!this.escape()) return null;
@@ -670,23 +652,9 @@ export function formatJsonNumber(x: f64): string {
     }
   }
 
-  /** Room for `more` code units in `units`, doubling it: amortised constant time per unit. */
-  private reserve(more: i32): void {
-    const need = this.unitCount + more;
-    const old = this.units;
-    if (need <= old.length) return;
-    let size = old.length << 1;
-    while (size < need) size <<= 1;
-    const grown = new StaticArray<u16>(size);
-    memory.copy(changetype<usize>(grown), changetype<usize>(old), <usize>this.unitCount << 1);
-    this.units = grown;
-  }
-
   /** Appends text[from, to) to `units`. */
   private appendRun(from: i32, to: i32): void {
     const n = to - from;
-    if (n <= 0) return;
-    this.reserve(n);
     memory.copy(
       changetype<usize>(this.units) + (<usize>this.unitCount << 1),
       changetype<usize>(this.text) + (<usize>from << 1),
@@ -696,7 +664,6 @@ export function formatJsonNumber(x: f64): string {
   }
 
   private appendUnit(unit: i32): void {
-    this.reserve(1);
     unchecked(this.units[this.unitCount] = <u16>unit);
     this.unitCount++;
   }
@@ -707,22 +674,16 @@ export function formatJsonNumber(x: f64): string {
     this.pos++;
     const c = this.peek();
     this.pos++;
-    let unit: i32 = 0;
-    switch (c) {
-      case 0x22: unit = 0x22; break;
-      case 0x5c: unit = 0x5c; break;
-      case 0x2f: unit = 0x2f; break;
-      case 0x62: unit = 0x08; break;
-      case 0x66: unit = 0x0c; break;
-      case 0x6e: unit = 0x0a; break;
-      case 0x72: unit = 0x0d; break;
-      case 0x74: unit = 0x09; break;
-      case 0x75: unit = -1; break; // u
-      default: {
-        if (c < 0) this.fail(at, "unterminated string");
-        else this.fail(at, "invalid escape '\\" + String.fromCharCode(c) + "'");
-        return false;
-      }
+    let unit: i32 = c == 0x75 ? -1 : -2; // u
+    if (c == 0x2f) unit = c;
+    // the reverse of shortEscape: U+0008 to U+000D and the two that escape themselves
+    for (let u: i32 = 8; u <= 0x5c; u++) {
+      if (c > 0 && shortEscape(u) == c) unit = u;
+    }
+    if (unit == -2) {
+      if (c < 0) this.fail(at, "unterminated string");
+      else this.fail(at, "invalid escape '\\" + String.fromCharCode(c) + "'");
+      return false;
     }
     if (unit >= 0) {
       this.appendUnit(unit);
@@ -776,10 +737,9 @@ export function formatJsonNumber(x: f64): string {
 }
 
 function hexValue(c: i32): i32 {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
-  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
-  return -1;
+  if (isDigit(c)) return c - 0x30;
+  const letter = (c | 0x20) - 0x61; // a-f either case
+  return <u32>letter <= 5 ? letter + 10 : -1;
 }
 
 function hex4Text(unit: i32): string {
