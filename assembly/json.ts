@@ -443,19 +443,18 @@ export function formatJsonNumber(x: f64): string {
 
   /** `a.b[2].c` for the open levels; stops at an object level whose next key is not read yet. */
   private path(): string {
-    const parts: string[] = [];
+    let path = ""; // quadratic in the depth, which is at most MAX_JSON_DEPTH
     for (let i: i32 = 0, n: i32 = this.levels; i < n; i++) {
       const index = unchecked(this.levelIndex[i]);
       if (index >= 0) {
-        parts.push("[" + index.toString() + "]");
+        path += "[" + index.toString() + "]";
       } else if (index == LEVEL_IN_MEMBER) {
-        if (parts.length > 0) parts.push(".");
-        parts.push(unchecked(this.levelKey[i]));
+        path += (i > 0 ? "." : "") + unchecked(this.levelKey[i]);
       } else {
         break;
       }
     }
-    return parts.join("");
+    return path;
   }
 
 
@@ -809,12 +808,10 @@ function slowDecimal(text: string, first: i32, end: i32, digits: i32, scale: i32
   // the top 64 bits, and whether anything below them is nonzero
   const bits = bigBits(limbs, n);
   let top: u64 = 0;
-  for (let b = bits - 1, k = 0; k < 64; b--, k++) {
-    top <<= 1;
-    if (b >= 0 && (unchecked(limbs[b >> 5]) >> <u32>(b & 31)) & 1) top |= 1;
-  }
-  for (let b = bits - 65; b >= 0 && !sticky; b--) {
-    if ((unchecked(limbs[b >> 5]) >> <u32>(b & 31)) & 1) sticky = true;
+  for (let b = bits - 1, k = 0; k < 64 || (b >= 0 && !sticky); b--, k++) {
+    const bit = b >= 0 && ((unchecked(limbs[b >> 5]) >> <u32>(b & 31)) & 1) != 0;
+    if (k < 64) top = (top << 1) | <u64>bit;
+    else sticky = bit;
   }
   const e = bits - 1 + exp2; // the value is in [2^e, 2^(e+1))
   if (e > 1023) return Infinity;
