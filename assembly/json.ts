@@ -317,26 +317,17 @@ function writeValue(parts: string[], value: JsonValue): void {
     case JsonKind.String:
       parts.push(quoteJson(value.asString()));
       break;
-    case JsonKind.Array: {
-      const items = value.asArray();
-      parts.push("[");
+    default: {
+      // an array, or an object: the same loop with each key before its value
+      const isObject = value.kind == JsonKind.Object;
+      const items = isObject ? value.asObject().values : value.asArray();
+      parts.push(isObject ? "{" : "[");
       for (let i: i32 = 0, n: i32 = items.length; i < n; i++) {
         if (i > 0) parts.push(",");
+        if (isObject) parts.push(quoteJson(value.asObject().keys[i]) + ":");
         writeValue(parts, items[i]);
       }
-      parts.push("]");
-      break;
-    }
-    default: {
-      const obj = value.asObject();
-      parts.push("{");
-      for (let i: i32 = 0, n: i32 = obj.keys.length; i < n; i++) {
-        if (i > 0) parts.push(",");
-        parts.push(quoteJson(obj.keys[i]));
-        parts.push(":");
-        writeValue(parts, obj.values[i]);
-      }
-      parts.push("}");
+      parts.push(isObject ? "}" : "]");
     }
   }
 }
@@ -344,38 +335,30 @@ function writeValue(parts: string[], value: JsonValue): void {
 /** `s` as a JSON string literal: quotes, backslash and control characters escaped, the rest kept. Linear time. */
 export function quoteJson(s: string): string {
   const n = s.length;
-  let length: i32 = n + 2;
-  for (let i: i32 = 0; i < n; i++) length += escapeLength(s.charCodeAt(i)) - 1;
-  const out = new StaticArray<u16>(length);
-  out[0] = 0x22;
+  const out = new StaticArray<u16>(n * 6 + 2); // room for every unit as \u00XY; only the written part is kept
+  unchecked(out[0] = 0x22);
   let o: i32 = 1;
   for (let i: i32 = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    const k = escapeLength(c);
-    if (k == 1) {
-      out[o++] = <u16>c;
+    if (c >= 0x20 && c != 0x22 && c != 0x5c) {
+      unchecked(out[o++] = <u16>c);
       continue;
     }
-    out[o] = 0x5c;
-    if (k == 2) {
-      out[o + 1] = <u16>shortEscape(c);
+    unchecked(out[o++] = 0x5c);
+    const letter = shortEscape(c);
+    if (letter != 0) {
+      unchecked(out[o++] = <u16>letter);
     } else {
-      out[o + 1] = 0x75; // \u00XY
-      out[o + 2] = 0x30;
-      out[o + 3] = 0x30;
-      out[o + 4] = <u16>hexDigitCode(c >> 4);
-      out[o + 5] = <u16>hexDigitCode(c & 0xf);
+      // \u00XY for the other controls, all below U+0020
+      unchecked(out[o++] = 0x75);
+      unchecked(out[o++] = 0x30);
+      unchecked(out[o++] = 0x30);
+      unchecked(out[o++] = <u16>(0x30 + (c >> 4)));
+      unchecked(out[o++] = <u16>hexDigitCode(c & 0xf));
     }
-    o += k;
   }
-  out[o] = 0x22;
-  return String.UTF16.decodeUnsafe(changetype<usize>(out), <usize>length << 1);
-}
-
-/** Code units `c` takes in a JSON string literal: 1 as is, 2 for a short escape, 6 for \u00XY. */
-@inline function escapeLength(c: i32): i32 {
-  if (c >= 0x20) return c == 0x22 || c == 0x5c ? 2 : 1;
-  return shortEscape(c) != 0 ? 2 : 6;
+  unchecked(out[o] = 0x22);
+  return String.UTF16.decodeUnsafe(changetype<usize>(out), <usize>(o + 1) << 1);
 }
 
 /** The letter after the backslash of a two-character escape, or 0 when `c` has none. */
@@ -459,14 +442,19 @@ export function formatJsonNumber(x: f64): string {
 
 
   /** The code unit at pos, or -1 at the end (charCodeAt's out-of-range value). */
-  @inline private peek(): i32 {
+  private peek(): i32 {
     return this.text.charCodeAt(this.pos);
+  }
+
+  /** One code unit on: a call is smaller than the load and store it replaces. */
+  private advance(): void {
+    this.pos++;
   }
 
   private skipSpace(): void {
     let c = this.peek();
     while (c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09) {
-      this.pos++;
+      this.advance();
       c = this.peek();
     }
   }
@@ -502,16 +490,14 @@ export function formatJsonNumber(x: f64): string {
 
   private literal(word: string, value: JsonValue): JsonValue | null {
     const start = this.pos;
-    for (let i: i32 = 0, n: i32 = word.length; i < n; i++) {
-      if (this.peek() != word.charCodeAt(i)) return this.fail(start, "expected '" + word + "'");
-      this.pos++;
-    }
+    this.pos += word.length;
+    if (this.text.substring(start, this.pos) != word) return this.fail(start, "expected '" + word + "'");
     return value;
   }
 
   /** An object (`{` at pos) or an array (`[`): one loop, the object's key and ':' skipped for arrays. */
   private container(depth: i32, isObject: bool): JsonValue | null {
-    this.pos++;
+    this.advance();
     const close = isObject ? 0x7d : 0x5d; // } or ]
     const obj = new JsonObject(); // arrays use only its values
     const items = obj.values;
@@ -535,7 +521,7 @@ export function formatJsonNumber(x: f64): string {
           unchecked(this.levelKey[level] = key);
           this.skipSpace();
           if (this.peek() != 0x3a) return this.expected("':' after the key");
-          this.pos++;
+          this.advance();
           this.skipSpace();
         }
         const member = this.value(depth);
@@ -546,11 +532,11 @@ export function formatJsonNumber(x: f64): string {
         const next = this.peek();
         if (next == close) break;
         if (next != 0x2c) return this.expected(isObject ? "',' or '}'" : "',' or ']'");
-        this.pos++;
+        this.advance();
       }
       this.levels = level;
     }
-    this.pos++;
+    this.advance();
     return isObject ? obj : new JsonArray(items);
   }
 
@@ -559,7 +545,7 @@ export function formatJsonNumber(x: f64): string {
     const start = this.pos;
     const text = this.text;
     const negative = this.peek() == 0x2d;
-    if (negative) this.pos++;
+    if (negative) this.advance();
     let c = this.peek();
     if (!isDigit(c)) return this.expected("a digit after '-'");
     if (c == 0x30 && isDigit(text.charCodeAt(this.pos + 1))) return this.fail(start, "leading zeros are not allowed");
@@ -578,9 +564,9 @@ export function formatJsonNumber(x: f64): string {
           if (first < 0) first = this.pos;
           if (++digits <= 19) mantissa = mantissa * 10 + <u64>(c - 0x30);
         }
-        this.pos++;
+        this.advance();
       } else if (c == 0x2e && !dot) {
-        this.pos++;
+        this.advance();
         if (!isDigit(this.peek())) return this.expected("a digit after '.'");
         dot = true;
       } else {
@@ -589,14 +575,14 @@ export function formatJsonNumber(x: f64): string {
     }
     let exponent: i32 = 0;
     if ((c | 0x20) == 0x65) { // e or E
-      this.pos++;
+      this.advance();
       c = this.peek();
       const minus = c == 0x2d;
-      if (minus || c == 0x2b) this.pos++;
+      if (minus || c == 0x2b) this.advance();
       if (!isDigit(this.peek())) return this.expected("a digit in the exponent");
       while (isDigit((c = this.peek()))) {
         exponent = min<i32>(exponent * 10 + c - 0x30, 100000); // beyond any f64
-        this.pos++;
+        this.advance();
       }
       if (minus) exponent = -exponent;
     }
@@ -608,7 +594,7 @@ export function formatJsonNumber(x: f64): string {
   /** Reads a string literal at pos (on the opening quote); null on error. Unescaped strings are one substring. */
   private string(): string | null {
     const open = this.pos;
-    this.pos++;
+    this.advance();
     let runStart = this.pos;
     let escaped = false;
     while (true) {
@@ -616,11 +602,11 @@ export function formatJsonNumber(x: f64): string {
       if (c == 0x22) {
         if (!escaped) {
           const run = this.text.substring(runStart, this.pos);
-          this.pos++;
+          this.advance();
           return run;
         }
         this.appendRun(runStart, this.pos);
-        this.pos++;
+        this.advance();
         return String.UTF16.decodeUnsafe(changetype<usize>(this.units), <usize>this.unitCount << 1);
       }
       if (c == 0x5c) {
@@ -645,9 +631,9 @@ export function formatJsonNumber(x: f64): string {
           this.fail(this.pos, "unpaired surrogate " + this.found());
           return null;
         }
-        this.pos++;
+        this.advance();
       }
-      this.pos++;
+      this.advance();
     }
   }
 
@@ -670,9 +656,9 @@ export function formatJsonNumber(x: f64): string {
   /** Decodes one escape at pos (on the backslash) into `units`, advancing past it; false on error. */
   private escape(): bool {
     const at = this.pos;
-    this.pos++;
+    this.advance();
     const c = this.peek();
-    this.pos++;
+    this.advance();
     let unit: i32 = c == 0x75 ? -1 : -2; // u
     if (c == 0x2f) unit = c;
     // the reverse of shortEscape: U+0008 to U+000D and the two that escape themselves
@@ -725,7 +711,7 @@ export function formatJsonNumber(x: f64): string {
         return -1;
       }
       unit = (unit << 4) | d;
-      this.pos++;
+      this.advance();
     }
     return unit;
   }
