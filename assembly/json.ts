@@ -249,26 +249,17 @@ export function invalidUtf8At(bytes: ArrayBuffer): i32 {
       i++;
       continue;
     }
-    let need: i32;
-    let lo: u32 = 0x80; // allowed range of the second byte
-    let hi: u32 = 0xbf;
-    if (b0 >= 0xc2 && b0 <= 0xdf) {
-      need = 1;
-    } else if (b0 >= 0xe0 && b0 <= 0xef) {
-      need = 2;
-      if (b0 == 0xe0) lo = 0xa0; // overlong
-      if (b0 == 0xed) hi = 0x9f; // surrogates
-    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-      need = 3;
-      if (b0 == 0xf0) lo = 0x90; // overlong
-      if (b0 == 0xf4) hi = 0x8f; // beyond U+10FFFF
-    } else {
-      return i;
-    }
+    if (b0 < 0xc2 || b0 > 0xf4) return i;
+    const need: i32 = b0 >= 0xf0 ? 3 : b0 >= 0xe0 ? 2 : 1;
+    // allowed range of the second byte: no overlongs (E0, F0), surrogates (ED) or code points past U+10FFFF (F4)
+    let lo: u32 = b0 == 0xe0 ? 0xa0 : b0 == 0xf0 ? 0x90 : 0x80;
+    let hi: u32 = b0 == 0xed ? 0x9f : b0 == 0xf4 ? 0x8f : 0xbf;
     if (i + need >= n) return i; // truncated sequence
     for (let k: i32 = 1; k <= need; k++) {
       const b = <u32>load<u8>(base + <usize>(i + k));
-      if (k == 1 ? b < lo || b > hi : b < 0x80 || b > 0xbf) return i;
+      if (b < lo || b > hi) return i;
+      lo = 0x80; // the later bytes: any continuation byte
+      hi = 0xbf;
     }
     i += need + 1;
   }
@@ -773,23 +764,19 @@ function slowDecimal(text: string, first: i32, end: i32, digits: i32, scale: i32
       sticky = true;
     }
   }
-  for (let k: i32 = 0; k < scale; k++) n = bigMulAdd(limbs, n, 10, 0);
-  let exp2: i32 = 0;
-  if (down > 0) {
-    // shift left so the quotient keeps at least 66 significant bits, then divide by 10, `down` times
-    const shift = max<i32>(0, 66 + down * 3322 / 1000 + 1 - bigBits(limbs, n));
-    for (let left = shift; left > 0; left -= 16) n = bigMulAdd(limbs, n, <u32>1 << <u32>min<i32>(left, 16), 0);
-    exp2 = -shift;
-    for (let k: i32 = 0; k < down; k++) {
-      let rest: u64 = 0;
-      for (let j = n - 1; j >= 0; j--) {
-        const cur = (rest << 32) | <u64>unchecked(limbs[j]);
-        unchecked(limbs[j] = <u32>(cur / 10));
-        rest = cur % 10;
-      }
-      if (rest != 0) sticky = true;
-      while (n > 1 && unchecked(limbs[n - 1]) == 0) n--;
+  // a positive scale multiplies by 10; a negative one first shifts left far enough that the quotient keeps at least
+  // 66 significant bits (the digits are at least 1), then divides by 10, `down` times
+  const shift = down > 0 ? 66 + down * 3322 / 1000 + 1 : 0;
+  for (let k: i32 = 0, count = down > 0 ? shift : scale; k < count; k++) n = bigMulAdd(limbs, n, down > 0 ? 2 : 10, 0);
+  for (let k: i32 = 0; k < down; k++) {
+    let rest: u64 = 0;
+    for (let j = n - 1; j >= 0; j--) {
+      const cur = (rest << 32) | <u64>unchecked(limbs[j]);
+      unchecked(limbs[j] = <u32>(cur / 10));
+      rest = cur % 10;
     }
+    if (rest != 0) sticky = true;
+    while (n > 1 && unchecked(limbs[n - 1]) == 0) n--;
   }
   // the top 64 bits, and whether anything below them is nonzero
   const bits = bigBits(limbs, n);
@@ -799,7 +786,7 @@ function slowDecimal(text: string, first: i32, end: i32, digits: i32, scale: i32
     if (k < 64) top = (top << 1) | <u64>bit;
     else sticky = bit;
   }
-  const e = bits - 1 + exp2; // the value is in [2^e, 2^(e+1))
+  const e = bits - 1 - shift; // the value is in [2^e, 2^(e+1))
   if (e > 1023) return Infinity;
   const keep = e >= -1022 ? 53 : e + 1075; // significant bits an f64 holds at this magnitude (fewer when subnormal)
   if (keep < 0) return 0;
