@@ -5,7 +5,7 @@
  * module exports, and each call into the VM costs, so a filter exports only the callbacks it acts in.
  */
 import { BufferType, FilterHeadersStatus } from "./abi/types";
-import { getBuffer } from "./host";
+import { getBuffer, allocateForHost } from "./host";
 import { roots, streams, createRoot, streamContext, forget } from "./registry";
 // The module's abort handler (asc --use abort=...) must be part of every program.
 import "./abi/abort";
@@ -16,7 +16,7 @@ export function proxy_abi_version_0_2_1(): void {}
 
 /** The host allocates returned data in our memory through this (cpp-host prefers `malloc`). */
 export function malloc(size: usize): usize {
-  return heap.alloc(size);
+  return allocateForHost(size);
 }
 
 export function proxy_on_context_create(id: u32, parentId: u32): void {

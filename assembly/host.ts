@@ -28,12 +28,92 @@ export function propertyPath(segments: string[]): Str {
   return new Str(segments.join("\0"));
 }
 
+/**
+ * Where Envoy puts a value it returns (its re-entry into `malloc`, exports.ts), when the value fits and the last one was
+ * taken: every wrapper here copies a returned value out before the next host call, so one static block serves them all
+ * and the allocator is not involved. A larger value, or one asked for while the block is taken, gets a heap block.
+ */
+// @ts-ignore: decorator
+@inline const RETURN_BLOCK_SIZE: usize = 16384;
+const RETURN_BLOCK: usize = memory.data(<i32>RETURN_BLOCK_SIZE, 16);
+let returnBlockTaken = false;
+
+/** Memory for a value the host returns (the exported `malloc`). */
+export function allocateForHost(size: usize): usize {
+  if (!returnBlockTaken && size <= RETURN_BLOCK_SIZE) {
+    returnBlockTaken = true;
+    return RETURN_BLOCK;
+  }
+  return heap.alloc(size);
+}
+
+/** Gives back what allocateForHost handed out, once the value is copied out. */
+function releaseFromHost(ptr: usize): void {
+  if (ptr == RETURN_BLOCK) {
+    returnBlockTaken = false;
+  } else {
+    heap.free(ptr);
+  }
+}
+
+/**
+ * Values handed to the host (header values, properties, log lines) are encoded here when they fit: the host copies them
+ * during the call, so one static block serves every call and sending a value allocates nothing.
+ */
+// @ts-ignore: decorator
+@inline const SEND_BLOCK_SIZE: i32 = 4096;
+const SEND_BLOCK: usize = memory.data(SEND_BLOCK_SIZE, 16);
+/** The encoded length of the value last given to toHost. */
+let sentLength: usize = 0;
+
+/** `value` as UTF-8 for one host call: the pointer (static or a new buffer), its length in sentLength. */
+function toHost(value: string): usize {
+  // A UTF-16 unit takes at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units).
+  if (value.length <= SEND_BLOCK_SIZE / 3) {
+    sentLength = String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, SEND_BLOCK);
+    return SEND_BLOCK;
+  }
+  const buf = String.UTF8.encode(value);
+  sentLength = <usize>buf.byteLength;
+  return changetype<usize>(buf);
+}
+
+/**
+ * Recently decoded values, returned again when the same bytes come back: the values a worker reads per request (an
+ * authority, a cluster name) repeat, and strings are immutable, so a repeat costs a comparison instead of an allocation.
+ * Only ASCII values are compared (a byte equals its UTF-16 unit); others are decoded each time.
+ */
+// @ts-ignore: decorator
+@inline const RECENT_VALUES: i32 = 4;
+const recentValues: StaticArray<string> = ["", "", "", ""];
+let recentNext: i32 = 0;
+
+function decodeValue(ptr: usize, len: usize): string {
+  for (let i = 0; i < RECENT_VALUES; i++) {
+    const r = unchecked(recentValues[i]);
+    if (<usize>r.length == len && sameAscii(ptr, changetype<usize>(r), len)) return r;
+  }
+  const s = String.UTF8.decodeUnsafe(ptr, len);
+  unchecked(recentValues[recentNext] = s);
+  recentNext = (recentNext + 1) & (RECENT_VALUES - 1);
+  return s;
+}
+
+/** True when the `len` bytes at `bytes` are ASCII and equal the UTF-16 units at `units`. */
+function sameAscii(bytes: usize, units: usize, len: usize): bool {
+  for (let i: usize = 0; i < len; i++) {
+    const b = <u32>load<u8>(bytes + i);
+    if (b >= 0x80 || b != <u32>load<u16>(units + (i << 1))) return false;
+  }
+  return true;
+}
+
 @inline function takeString(): string {
   const ptr = load<usize>(OUT_A);
   const len = load<u32>(OUT_B);
   if (len == 0) return "";
-  const s = String.UTF8.decodeUnsafe(ptr, len);
-  heap.free(ptr);
+  const s = decodeValue(ptr, len);
+  releaseFromHost(ptr);
   return s;
 }
 
@@ -43,7 +123,7 @@ export function propertyPath(segments: string[]): Str {
   const buf = new ArrayBuffer(<i32>len);
   if (len != 0) {
     memory.copy(changetype<usize>(buf), ptr, len);
-    heap.free(ptr);
+    releaseFromHost(ptr);
   }
   return buf;
 }
@@ -70,8 +150,8 @@ export function refreshLogLevel(): i32 {
 
 export function log(level: LogLevel, message: string): void {
   if (<i32>level < cachedLogLevel) return;
-  const buf = String.UTF8.encode(message);
-  abi.proxy_log(level, changetype<usize>(buf), <usize>buf.byteLength);
+  const ptr = toHost(message);
+  abi.proxy_log(level, ptr, sentLength);
 }
 
 // ---------------------------------------------------------------- clock and timers
@@ -126,14 +206,14 @@ export function getHeader(map: MapType, name: Str): string | null {
 
 /** Appends a value. Returns false when the map is not writable at this point of the stream. */
 export function addHeader(map: MapType, name: Str, value: string): bool {
-  const v = String.UTF8.encode(value);
-  return abi.proxy_add_header_map_value(map, name.ptr, name.len, changetype<usize>(v), <usize>v.byteLength) == WasmResult.Ok;
+  const ptr = toHost(value);
+  return abi.proxy_add_header_map_value(map, name.ptr, name.len, ptr, sentLength) == WasmResult.Ok;
 }
 
 /** Sets (overwrites) a header. Returns false when the map is not writable at this point of the stream. */
 export function replaceHeader(map: MapType, name: Str, value: string): bool {
-  const v = String.UTF8.encode(value);
-  return abi.proxy_replace_header_map_value(map, name.ptr, name.len, changetype<usize>(v), <usize>v.byteLength) == WasmResult.Ok;
+  const ptr = toHost(value);
+  return abi.proxy_replace_header_map_value(map, name.ptr, name.len, ptr, sentLength) == WasmResult.Ok;
 }
 
 /** Removes every value of a header (Ok when absent). Returns false when the map is not writable. */
@@ -172,7 +252,7 @@ export function pairValue(buf: ArrayBuffer, name: Str): string | null {
     const kl = <usize>load<u32>(base + 4 + i * 8);
     const vl = <usize>load<u32>(base + 8 + i * 8);
     if (data + kl + vl + 2 > end) return null;
-    if (kl == want && memory.compare(data, name.ptr, kl) == 0) return String.UTF8.decodeUnsafe(data + kl + 1, vl);
+    if (kl == want && memory.compare(data, name.ptr, kl) == 0) return decodeValue(data + kl + 1, vl);
     data += kl + vl + 2;
   }
   return null;
@@ -271,14 +351,14 @@ export function getPropertyI64(path: Str, absent: i64): i64 {
   const len = load<u32>(OUT_B);
   if (len == 0) return absent;
   const v = len == 8 ? load<i64>(ptr) : absent;
-  heap.free(ptr);
+  releaseFromHost(ptr);
   return v;
 }
 
 /** Writes filter state `wasm.<path>`; false where there is no stream (e.g. a root context). */
 export function setProperty(path: Str, value: string): bool {
-  const v = String.UTF8.encode(value);
-  return abi.proxy_set_property(path.ptr, path.len, changetype<usize>(v), <usize>v.byteLength) == WasmResult.Ok;
+  const ptr = toHost(value);
+  return abi.proxy_set_property(path.ptr, path.len, ptr, sentLength) == WasmResult.Ok;
 }
 
 // ---------------------------------------------------------------- buffers
@@ -354,7 +434,7 @@ export function httpCall(cluster: string, headers: HeaderPair[], body: string, t
 export function getStatusCode(): u32 {
   if (abi.proxy_get_status(OUT_A, OUT_B, OUT_C) != WasmResult.Ok) return 0;
   const ptr = load<usize>(OUT_B);
-  if (load<u32>(OUT_C) != 0) heap.free(ptr);
+  if (load<u32>(OUT_C) != 0) releaseFromHost(ptr);
   return load<u32>(OUT_A);
 }
 
