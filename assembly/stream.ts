@@ -132,6 +132,37 @@ function learnRoute(key: string, cluster: string): void {
   routeMemoRecords.update(ROUTE_MEMO_KEY, u);
 }
 
+/**
+ * One routing write as the RouteMemo key spells it: "\n<name>=<value>", or "\n<name>" for a removal. Streams of a
+ * worker repeat the same writes (a subset's name), so the last one is kept: no string is built per request.
+ */
+let lastWriteName: Str | null = null;
+let lastWriteValue: string | null = null;
+let lastWrite: string = "";
+
+function routingWrite(name: Str, value: string | null): string {
+  if (name === lastWriteName && value == lastWriteValue) return lastWrite;
+  const write = value !== null ? "\n" + name.text + "=" + value : "\n" + name.text;
+  lastWriteName = name;
+  lastWriteValue = value;
+  lastWrite = write;
+  return write;
+}
+
+/** The RouteMemo key of a first route's cluster and the routing writes after it; the last one is kept, as above. */
+let lastKeyCluster: string = "";
+let lastKeyWrites: string = "";
+let lastKey: string = "";
+
+function memoKey(cluster: string, writes: string): string {
+  if (cluster == lastKeyCluster && writes == lastKeyWrites && lastKey.length > 0) return lastKey;
+  const key = cluster + writes;
+  lastKeyCluster = cluster;
+  lastKeyWrites = writes;
+  lastKey = key;
+  return key;
+}
+
 // @ts-ignore: decorator
 @inline const MAX_CACHED_HEADERS: i32 = 8;
 /**
@@ -216,7 +247,7 @@ export class StreamView {
       let c = getPropertyString(P_CLUSTER_NAME);
       if (this.routeChanged && c !== null) {
         this.firstCluster = c;
-        const key = c + this.routingWrites;
+        const key = memoKey(c, this.routingWrites);
         // A miss on this worker: another worker may have learned the pair (one shared read, only on a miss).
         if (!routeMemo.has(key)) loadSharedRouteMemo();
         c = routeMemo.has(key) ? routeMemo.get(key) : null;
@@ -261,7 +292,7 @@ export class StreamView {
       this.finalClusterRead = true;
       const first = this.firstCluster;
       const c = getPropertyString(P_CLUSTER_NAME);
-      if (first !== null && c !== null) learnRoute(first + this.routingWrites, c);
+      if (first !== null && c !== null) learnRoute(memoKey(first, this.routingWrites), c);
       this.clusterRead = true;
       this.cluster = c;
     }
@@ -295,14 +326,14 @@ export class StreamView {
    */
   setRoutingHeader(name: Str, value: string): bool {
     const ok = this.setRequestHeader(name, value);
-    if (ok) this.routingChanged("\n" + name.text + "=" + value);
+    if (ok) this.routingChanged(routingWrite(name, value));
     return ok;
   }
 
   /** Removes a header the route table matches on; the router re-selects the route (see setRoutingHeader). */
   removeRoutingHeader(name: Str): bool {
     const ok = this.removeRequestHeader(name);
-    if (ok) this.routingChanged("\n" + name.text);
+    if (ok) this.routingChanged(routingWrite(name, null));
     return ok;
   }
 
@@ -318,7 +349,12 @@ export class StreamView {
   }
 
   private routingChanged(write: string): void {
-    if (this.routingWrites.length < 1024) this.routingWrites += write;
+    const writes = this.routingWrites;
+    if (writes.length == 0) {
+      this.routingWrites = write;
+    } else if (writes.length < 1024) {
+      this.routingWrites = writes + write;
+    }
     this.routeChanged = true;
     // A later stage asking for the cluster must see the re-selected route, not the cached first one.
     this.clusterRead = false;
