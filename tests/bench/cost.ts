@@ -221,6 +221,7 @@ interface Row {
   p99AddedUs: number;
   hostCalls?: number;
   vmEntries?: number;
+  allocations?: number;
   kb?: number;
   utilisation: number;
 }
@@ -241,6 +242,7 @@ const rows: Row[] = variants.map((v, i) => {
     p99AddedUs: summarize(paired(samples[i]!.p99, samples[b]!.p99)).median,
     hostCalls: c?.hostCalls,
     vmEntries: c?.vmEntries,
+    allocations: c?.allocations,
     kb: v.file ? statSync(v.file).size / 1024 : undefined,
     utilisation: summarize(samples[i]!.utilisation).median,
   };
@@ -255,16 +257,16 @@ console.log(`\nWhat the filters cost: Envoy 1.40 --concurrency 1 on core 0, wrk 
   `${SECONDS} s at ${CONNECTIONS} connections, then ${LATENCY_SECONDS} s at 1 connection, per variant; medians, ±: half the range over rounds.`);
 console.log(`CPU us/req: Envoy's CPU time (all threads) per request served. x no filter: the throughput a saturated core would keep, ` +
   `no filter's CPU us/req / this one's (req/s itself is bound by whatever else runs). added: over no filter, same round. x floor: added / the empty ` +
-  `Wasm filter's added, same round. p50/p99 +us: added latency at 1 connection. host calls, VM entries: per request in the emulator.`);
+  `Wasm filter's added, same round. p50/p99 +us: added latency at 1 connection. host calls, VM entries, allocations: per request in the emulator.`);
 for (const path of Object.keys(TITLES) as Path[]) {
   console.log(`\n### ${TITLES[path]}\n`);
-  console.log("| variant | req/s | x no filter (CPU) | CPU us/req | added us | x floor | p50 +us | p99 +us | host calls | VM entries | KB |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("| variant | req/s | x no filter (CPU) | CPU us/req | added us | x floor | p50 +us | p99 +us | host calls | VM entries | allocs | KB |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows.filter((r) => r.path === path)) {
     const na = (x: string) => (r.isBase ? "-" : x);
     console.log(`| ${r.name} | ${f(r.rps, 0)} | ${f(r.xNoFilter, 2)} | ${pm(r.cpuUs, 2)} | ${na(pm(r.addedUs))} | ` +
       `${na(r.name === FLOOR ? "1" : f(r.xFloor, 1))} | ${na(f(r.p50AddedUs))} | ${na(f(r.p99AddedUs))} | ` +
-      `${f(r.hostCalls, 1)} | ${f(r.vmEntries, 1)} | ${f(r.kb, 1)} |`);
+      `${f(r.hostCalls, 1)} | ${f(r.vmEntries, 1)} | ${f(r.allocations, 1)} | ${f(r.kb, 1)} |`);
   }
 }
 
@@ -298,14 +300,14 @@ if (compareWith) {
   // Absolute us drift with the machine's load from run to run; x floor and the counts do not.
   const before = new Map((JSON.parse(readFileSync(compareWith, "utf8")) as { rows: Row[] }).rows.map((r) => [`${r.path}/${r.name}`, r]));
   console.log(`\n### Since ${compareWith}\n`);
-  console.log("| variant | path | added us | x floor | host calls | VM entries | KB |");
-  console.log("|---|---|---|---|---|---|---|");
+  console.log("| variant | path | added us | x floor | host calls | VM entries | allocs | KB |");
+  console.log("|---|---|---|---|---|---|---|---|");
   const change = (a: number | undefined, b: number | undefined, d = 1) => (f(a, d) === f(b, d) ? f(b, d) : `${f(a, d)} -> ${f(b, d)}`);
   for (const r of rows.filter((r) => !r.isBase)) {
     const b = before.get(`${r.path}/${r.name}`);
     if (!b) continue;
     console.log(`| ${r.name} | ${r.path} | ${change(b.addedUs.median, r.addedUs.median)} | ${change(b.xFloor, r.xFloor)} | ` +
-      `${change(b.hostCalls, r.hostCalls)} | ${change(b.vmEntries, r.vmEntries)} | ${change(b.kb, r.kb)} |`);
+      `${change(b.hostCalls, r.hostCalls)} | ${change(b.vmEntries, r.vmEntries)} | ${change(b.allocations, r.allocations)} | ${change(b.kb, r.kb)} |`);
   }
 }
 if (jsonOut) {

@@ -1,7 +1,7 @@
 // Shared pieces of the cost benchmarks: Envoy pinned to core 0 with --concurrency 1, wrk pinned to core 1,
 // keep-alive connections, rounds alternating between variants, medians reported, ratios within one run.
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { startEnvoy, type Bootstrap, type Envoy, type StartEnvoyOptions } from "../harness/index.js";
 
 export interface Variant {
@@ -269,6 +269,8 @@ export interface CallCount {
   vmEntries: number;
   /** Per request, by name: host calls as imported, VM entries as "vm:<export>". */
   byName: Record<string, number>;
+  /** Blocks the module's allocator handed out per request (instrumentAllocations), when a debug build sits beside it. */
+  allocations?: number;
 }
 
 /**
@@ -281,7 +283,9 @@ export async function countPerRequest(wasm: string, rootId: string, config: stri
   const byName: Record<string, number> = {};
   const sum = (c: Record<string, number>, prefix: string) =>
     Object.entries(c).reduce((total, [k, x]) => ((byName[prefix + k] = x), total + x), 0);
-  return { hostCalls: sum(calls, ""), vmEntries: sum(entries, "vm:"), byName };
+  const debug = wasm.replace(/\.wasm$/, ".debug.wasm");
+  const allocations = existsSync(debug) ? await allocationsPerRequest(debug, rootId, config, shape) : undefined;
+  return { hostCalls: sum(calls, ""), vmEntries: sum(entries, "vm:"), byName, allocations };
 }
 
 /**
@@ -289,7 +293,7 @@ export async function countPerRequest(wasm: string, rootId: string, config: stri
  * emulated worker: the request the benchmarks serve (a GET with a Host header, answered 200 with a 2-byte body).
  */
 export async function callsPerRequest(wasm: string, rootId: string, config: string, shape: RequestShape, warm = 200, n = 100):
-  Promise<{ calls: Record<string, number>; entries: Record<string, number> }> {
+  Promise<{ calls: Record<string, number>; entries: Record<string, number>; allocations?: number }> {
   const { Host } = await import("../emulator/index.js");
   const host = new Host({ vmId: "resilience" });
   const [vm] = host.startVms(wasm, 1, { pluginConfig: config, rootId, pluginName: rootId });
@@ -305,9 +309,47 @@ export async function callsPerRequest(wasm: string, rootId: string, config: stri
   };
   for (let i = 0; i < warm; i++) one(i);
   host.resetHostCallCount();
+  const allocCount = vm!.instance.exports[ALLOC_COUNT] as WebAssembly.Global | undefined;
+  const allocsBefore = allocCount ? Number(allocCount.value) : 0;
   for (let i = 0; i < n; i++) one(warm + i);
   const per = (c: Record<string, number>) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v / n]));
-  return { calls: per(host.hostCallCount), entries: per(host.moduleCallCount) };
+  const allocations = allocCount ? (Number(allocCount.value) - allocsBefore) / n : undefined;
+  return { calls: per(host.hostCallCount), entries: per(host.moduleCallCount), allocations };
+}
+
+/** The global instrumentAllocations adds and exports: how many blocks the module's allocator handed out. */
+const ALLOC_COUNT = "alloc_count";
+
+/**
+ * A copy of a module built with names (build/<name>.debug.wasm) whose allocator (`~lib/rt/tlsf/__alloc`: every object,
+ * string and buffer, and every `malloc` the host asks for) counts its calls in an exported global; callsPerRequest
+ * then reports allocations per request. Written next to the module as <name>.alloc-count.wasm.
+ */
+export async function instrumentAllocations(debugWasm: string): Promise<string> {
+  const binaryen = (await import("binaryen")).default;
+  const m = binaryen.readBinary(readFileSync(debugWasm));
+  m.setFeatures(binaryen.Features.All);
+  const name = "~lib/rt/tlsf/__alloc";
+  const f = m.getFunction(name);
+  if (!f) throw new Error(`${debugWasm} has no function named ${name}: build it with names (the debug target)`);
+  const info = binaryen.getFunctionInfo(f);
+  m.addGlobal(ALLOC_COUNT, binaryen.i32, true, m.i32.const(0));
+  const bump = m.global.set(ALLOC_COUNT, m.i32.add(m.global.get(ALLOC_COUNT, binaryen.i32), m.i32.const(1)));
+  // binaryen.js has Function.setBody; its type declarations do not list it.
+  const fn = (binaryen as unknown as { Function: { setBody(f: number, body: number): void } }).Function;
+  fn.setBody(f, m.block(null, [bump, info.body], info.results));
+  m.addGlobalExport(ALLOC_COUNT, ALLOC_COUNT);
+  if (!m.validate()) throw new Error(`instrumenting ${debugWasm} made an invalid module`);
+  const out = debugWasm.replace(/(\.debug)?\.wasm$/, ".alloc-count.wasm");
+  writeFileSync(out, m.emitBinary());
+  m.dispose();
+  return out;
+}
+
+/** Allocations per request (see instrumentAllocations) of a module built with names, driven as callsPerRequest does. */
+export async function allocationsPerRequest(debugWasm: string, rootId: string, config: string, shape: RequestShape, warm = 200, n = 100): Promise<number> {
+  const wasm = await instrumentAllocations(debugWasm);
+  return (await callsPerRequest(wasm, rootId, config, shape, warm, n)).allocations!;
 }
 
 /** Per round, a[r] - b[r]: a difference taken within each round, before any median (rounds are paired). */

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
-import { callsPerRequest } from "../bench/lib.js";
+import { allocationsPerRequest, callsPerRequest } from "../bench/lib.js";
 
 /** Counts per request for `module` (config `{}`) over 20 warm requests after 50 (the benchmark's own counter). */
 async function perRequest(module: string, cluster: string | undefined): Promise<{ calls: Record<string, number>; entries: Record<string, number> }> {
@@ -34,6 +34,27 @@ describe("host calls and VM entries per request (emulator, config {})", () => {
       proxy_on_context_create: 1, proxy_on_request_headers: 1, malloc: 1, proxy_on_log: 1, proxy_on_delete: 1,
     });
   });
+
+  // What a stream allocates (counted at the allocator of the module built with names): its context, the view and its
+  // header cache (two arrays), the list of its stages' streams and one stream per stage; deadline and the combined
+  // module also copy the request headers read in one pairs call. Nothing per returned value (Envoy's malloc gets a
+  // static block), per header write (values are encoded into a static block), per routing write or per repeated value
+  // (the last ones are kept): a change that allocates more on the common path fails here.
+  const STAGES: Record<string, number> = {
+    "retry-budget": 1, "outlier-breaker": 1, deadline: 1, "traffic-split": 1, "service-metrics": 1, resilience: 5,
+  };
+  for (const [module, stages] of Object.entries(STAGES)) {
+    test(`${module}: allocations per request are the stream's own objects`, async () => {
+      const debug = fileURLToPath(new URL(`../../build/${module}.debug.wasm`, import.meta.url));
+      if (!existsSync(debug)) throw new Error(`${debug} is missing: run \`npm run build\` first`);
+      const perStream = 5 + stages + (module === "deadline" || module === "resilience" ? 1 : 0);
+      for (const cluster of [undefined, "service-a"]) {
+        const a = await allocationsPerRequest(debug, module, "{}", { authority: "service-a", cluster }, 50, 50);
+        // The fraction: a map of live streams growing, or the tick's work, once in a while.
+        assert.ok(a <= perStream + 0.5, `${module} ${cluster ? "proxied" : "direct"}: ${a} allocations per request, at most ${perStream}`);
+      }
+    });
+  }
 
   // Bounds at today's counts: an added call or entry on the common path fails here.
   for (const [path, cluster, maxCalls, maxMalloc] of [["direct_response", undefined, 10, 5], ["proxied", "service-a", 12, 6]] as const) {
