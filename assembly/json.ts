@@ -171,10 +171,9 @@ export function parseJson(text: string): JsonValue | null {
   const value = parser.document();
   if (value == null) {
     const at = parser.errorAt;
-    const byte = utf8Length(text, at);
-    // the parser stops at the first lone surrogate, so the WTF-8 bytes before `byte` are well-formed UTF-8
-    const where = lineAndColumnUtf8(String.UTF8.encode(text), byte);
-    setError(at, byte, <i32>(where >> 32), <i32>where, parser.errorPath, parser.reason);
+    const before = utf8Before(text, at);
+    const where = lineAndColumn(before, before.byteLength);
+    setError(at, before.byteLength, <i32>(where >> 32), <i32>where, parser.errorPath, parser.reason);
   } else {
     clearError();
   }
@@ -195,11 +194,11 @@ export function parseJsonUtf8(bytes: ArrayBuffer): JsonValue | null {
       clearError();
       return value;
     }
-    at = utf8Length(text, parser.errorAt);
+    at = utf8Before(text, parser.errorAt).byteLength;
     path = parser.errorPath;
     reason = parser.reason;
   }
-  const where = lineAndColumnUtf8(bytes, at);
+  const where = lineAndColumn(bytes, at);
   setError(at, at, <i32>(where >> 32), <i32>where, path, reason);
   return null;
 }
@@ -221,8 +220,8 @@ function clearError(): void {
   jsonErrorPath = "";
 }
 
-/** Line (high 32 bits) and column (low 32 bits), both 1-based, of bytes[at] (UTF-8, well-formed up to `at`); columns count code points. */
-function lineAndColumnUtf8(bytes: ArrayBuffer, at: i32): i64 {
+/** Line (high 32 bits) and column (low 32 bits), 1-based, of bytes[at] (UTF-8 up to `at`); columns count code points. */
+function lineAndColumn(bytes: ArrayBuffer, at: i32): i64 {
   const base = changetype<usize>(bytes);
   let line: i32 = 1;
   let column: i32 = 1;
@@ -266,19 +265,9 @@ export function invalidUtf8At(bytes: ArrayBuffer): i32 {
   return -1;
 }
 
-/** UTF-8 byte length of text[0, end). */
-function utf8Length(text: string, end: i32): i32 {
-  let bytes: i32 = 0;
-  for (let i: i32 = 0; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      bytes += 4; // a pair: the parser only accepts paired surrogates
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
+/** text[0, end) as UTF-8 (no lone surrogate there: the parser stops at the first one); reuses the modules' encoder. */
+function utf8Before(text: string, end: i32): ArrayBuffer {
+  return String.UTF8.encode(text.substring(0, end));
 }
 
 /**
