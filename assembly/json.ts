@@ -377,13 +377,14 @@ export function formatJsonNumber(x: f64): string {
   private readonly levelKey: StaticArray<string> = new StaticArray<string>(MAX_JSON_DEPTH);
   /** Open levels: levelIndex/levelKey beyond it are stale. */
   private levels: i32 = 0;
-  /** Decoded code units of the escaped string being read, reused; made at the first escape as long as the input, which
-   * no decoded string can outgrow (escapes only shrink): every string costs time linear in its length. */
-  private units: StaticArray<u16> = new StaticArray<u16>(0);
+  /** Decoded code units of the string being read, reused; as long as the input, which no decoded string can outgrow
+   * (escapes only shrink): every string costs time linear in its length. */
+  private units: StaticArray<u16>;
   private unitCount: i32 = 0;
 
   constructor(private readonly text: string) {
     this.end = text.length;
+    this.units = new StaticArray<u16>(text.length);
   }
 
   document(): JsonValue | null {
@@ -576,26 +577,15 @@ export function formatJsonNumber(x: f64): string {
     const open = this.pos;
     this.advance();
     let runStart = this.pos;
-    let escaped = false;
+    this.unitCount = 0;
     while (true) {
       const c = this.peek();
-      if (c == 0x22) {
-        if (!escaped) {
-          const run = this.text.substring(runStart, this.pos);
+      if (c == 0x22 || c == 0x5c) {
+        this.appendRun(runStart, this.pos);
+        if (c == 0x22) {
           this.advance();
-          return run;
+          return String.UTF16.decodeUnsafe(changetype<usize>(this.units), <usize>this.unitCount << 1);
         }
-        this.appendRun(runStart, this.pos);
-        this.advance();
-        return String.UTF16.decodeUnsafe(changetype<usize>(this.units), <usize>this.unitCount << 1);
-      }
-      if (c == 0x5c) {
-        if (!escaped) {
-          escaped = true;
-          this.unitCount = 0;
-          if (this.units.length == 0) this.units = new StaticArray<u16>(this.end);
-        }
-        this.appendRun(runStart, this.pos);
         if (!this.escape()) return null;
         runStart = this.pos;
         continue;
