@@ -160,7 +160,7 @@ export class JsonValue {
   }
 }
 
-/** Shared immutable leaves: the parser allocates nothing for null/true/false. */
+/** Shared immutable leaves: the parser makes no value object for null/true/false. */
 export const JSON_NULL: JsonValue = new JsonValue(JsonKind.Null);
 export const JSON_TRUE: JsonBool = new JsonBool(true);
 export const JSON_FALSE: JsonBool = new JsonBool(false);
@@ -572,7 +572,7 @@ export function formatJsonNumber(x: f64): string {
     return new JsonNumber(negative ? -value : value, text.substring(start, this.pos));
   }
 
-  /** Reads a string literal at pos (on the opening quote); null on error. Unescaped strings are one substring. */
+  /** Reads a string literal at pos (on the opening quote); null on error. Runs between escapes are copied whole. */
   private string(): string | null {
     const open = this.pos;
     this.advance();
