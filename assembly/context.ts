@@ -96,7 +96,8 @@ export class RootContext {
 
 /** Per-stream state. Dropped (and its memory reclaimed) at on_delete. */
 export class HttpContext {
-  constructor(public readonly id: u32, public readonly root: RootContext) {}
+  /** `id` changes only when a pooled context takes a new stream (StagedHttpContext.restart). */
+  constructor(public id: u32, public readonly root: RootContext) {}
 
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus { return FilterHeadersStatus.Continue; }
   onRequestBody(bodySize: u32, endOfStream: bool): FilterDataStatus { return FilterDataStatus.Continue; }
@@ -107,6 +108,8 @@ export class HttpContext {
   /** Stream complete (access-log time): response code, flags and durations are final here. */
   onLog(): void {}
   onDone(): void {}
+  /** After on_delete, once the registry forgot the context: it may be kept for a later stream (no other use after). */
+  recycle(): void {}
 
   /** Logs with the filter name and stream id, if the level is enabled. */
   log(level: LogLevel, message: string): void {

@@ -69,10 +69,12 @@ export function proxy_on_delete(id: u32): void {
   const s = streamContext(id);
   if (s !== null) {
     s.onDone();
-  } else if (roots.has(id)) {
-    roots.get(id).onDone();
+    forget(id);
+    s.recycle();
+  } else {
+    if (roots.has(id)) roots.get(id).onDone();
+    forget(id);
   }
-  forget(id);
   collectAtSafePoint(1);
 }
 

@@ -69,11 +69,25 @@ export class StagedHttpContext extends HttpContext {
   /** Bit i: active[i] belongs to a stage that reads the clock (a module has at most 32 stages). */
   private clocked: u32 = 0;
 
+  /** The root's stages this context was made for. */
+  readonly stages: Stage[];
+  /** The next context in the root's pool while this one waits there. */
+  nextFree: StagedHttpContext | null = null;
+
   constructor(id: u32, root: StagedRoot) {
     super(id, root);
-    const view = new StreamView(id);
-    const stages = root.stages;
-    const active = new StaticArray<StageStream | null>(stages.length);
+    this.view = new StreamView(id);
+    this.stages = root.stages;
+    this.active = new StaticArray<StageStream | null>(root.stages.length);
+    this.stagedRoot = root;
+    this.begin();
+  }
+
+  /** Asks each stage for its stream of this request. */
+  private begin(): void {
+    const view = this.view;
+    const stages = this.stages;
+    const active = this.active;
     let clocked: u32 = 0;
     let n: i32 = 0;
     for (let i = 0; i < stages.length; i++) {
@@ -85,9 +99,19 @@ export class StagedHttpContext extends HttpContext {
     }
     this.clocked = clocked;
     this.count = n;
-    this.view = view;
-    this.active = active;
-    this.stagedRoot = root;
+  }
+
+  /** Takes stream `id`: a context from the root's pool starts over with its view and stage list (nothing allocated). */
+  restart(id: u32): void {
+    this.id = id;
+    this.nextFree = null;
+    this.view.reset(id);
+    this.startMs = 0;
+    this.begin();
+  }
+
+  recycle(): void {
+    this.stagedRoot.recycle(this);
   }
 
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
@@ -164,6 +188,9 @@ export class StagedRoot extends RootContext {
   clockAtCompletion: bool = false;
   /** Whether a stage reads request.duration at completion anyway. */
   readsDuration: bool = false;
+  /** Contexts of ended streams, linked through nextFree, made for these stages (emptied when the stages change). */
+  private pool: StagedHttpContext | null = null;
+  private pooled: i32 = 0;
 
   constructor(id: u32, name: string, private readonly setup: StageSetup) {
     super(id);
@@ -180,6 +207,8 @@ export class StagedRoot extends RootContext {
       return false;
     }
     this.stages = stages;
+    this.pool = null;
+    this.pooled = 0;
     let clock = false, atCompletion = false, duration = false;
     for (let i = 0; i < stages.length; i++) {
       const st = stages[i];
@@ -207,9 +236,29 @@ export class StagedRoot extends RootContext {
   }
 
   newHttpContext(id: u32): HttpContext | null {
-    return new StagedHttpContext(id, this);
+    const c = this.pool;
+    if (c === null) return new StagedHttpContext(id, this);
+    this.pool = c.nextFree;
+    this.pooled--;
+    c.restart(id);
+    return c;
+  }
+
+  /**
+   * Keeps an ended stream's context for a later one, up to POOL_CAP (past a spike, the rest are collected); not one made
+   * for stages a new configuration replaced (its stage list is sized for those).
+   */
+  recycle(c: StagedHttpContext): void {
+    if (c.stages !== this.stages || this.pooled >= POOL_CAP) return;
+    c.nextFree = this.pool;
+    this.pool = c;
+    this.pooled++;
   }
 }
+
+/** Contexts a root keeps for reuse: a stream's context, view and stage list are then not allocated per request. */
+// @ts-ignore: decorator
+@inline const POOL_CAP: i32 = 64;
 
 /** Builds one filter's stage from its configuration; returns null, with the reader's error set, on a bad config. */
 export type StageBuilder = (r: ConfigReader) => Stage | null;

@@ -174,7 +174,7 @@ function memoKey(cluster: string, writes: string): string {
 @inline const BATCH_FROM_READS: i32 = 3;
 let batchRequestHeaders = false;
 
-/** A lazily-read view of one stream. */
+/** A lazily-read view of one stream. The two header arrays come first: reset() keeps them and renews the rest. */
 export class StreamView {
   private headerNames: StaticArray<Str | null> = new StaticArray<Str | null>(MAX_CACHED_HEADERS);
   private headerValues: StaticArray<string | null> = new StaticArray<string | null>(MAX_CACHED_HEADERS);
@@ -213,7 +213,22 @@ export class StreamView {
   /** Whether the published caller budget was read back (a filter of a chain only reads it for a timeout). */
   private callerBudgetRead: bool = false;
 
-  constructor(public readonly id: u32) {}
+  /** The stream's context id (a pooled context's view takes the next stream's through reset). */
+  id: u32;
+
+  constructor(id: u32) {
+    this.id = id;
+  }
+
+  /**
+   * Makes this view what `new StreamView(id)` would be, keeping its two header arrays (a pooled context's next stream,
+   * assembly/stage.ts): every field after them is copied from a view never used, so no field can be left out.
+   */
+  reset(id: u32): void {
+    const from = offsetof<StreamView>("headerValues") + sizeof<usize>();
+    memory.copy(changetype<usize>(this) + from, changetype<usize>(UNUSED_VIEW) + from, offsetof<StreamView>() - from);
+    this.id = id;
+  }
 
   /** First value of a request header (cached; a stage's own writes update the cache). */
   requestHeader(name: Str): string | null {
@@ -443,3 +458,6 @@ export function stripPort(authority: string): string {
   }
   return authority.substring(0, colon);
 }
+
+/** What reset() copies a view's fields from: its own values are those of `new`, and it is never used for a stream. */
+const UNUSED_VIEW = new StreamView(0);

@@ -1,6 +1,6 @@
 import { serializePairs, deserializePairs, HeaderPair } from "../host";
 import { sanitizeLabelValue, taggedName } from "../metrics";
-import { stripPort } from "../stream";
+import { stripPort, StreamView } from "../stream";
 
 describe("header pair serialization", () => {
   it("lays out count, sizes, then NUL-terminated keys and values", () => {
@@ -79,5 +79,32 @@ describe("authority parsing", () => {
   it("keeps IPv6 literals whole", () => {
     expect(stripPort("[::1]:80")).toBe("[::1]");
     expect(stripPort("[::1]")).toBe("[::1]");
+  });
+});
+
+describe("a pooled stream view", () => {
+  it("is, after reset, byte for byte a new view but for its two header arrays, which it keeps", () => {
+    const fresh = new StreamView(9);
+    const used = new StreamView(1);
+    const base = changetype<usize>(used);
+    const size = offsetof<StreamView>();
+    const arrays = offsetof<StreamView>("headerNames");
+    const arraysEnd = offsetof<StreamView>("headerValues") + sizeof<usize>();
+    expect(arraysEnd - arrays).toBe(2 * sizeof<usize>(), "the two header arrays are neighbours");
+    const names = load<usize>(base + offsetof<StreamView>("headerNames"));
+    // Every byte but the arrays written with a pattern no initial value has: one that reset() leaves alone shows.
+    memory.fill(base, 0xa5, arrays);
+    memory.fill(base + arraysEnd, 0xa5, size - arraysEnd);
+    used.reset(9);
+    let differing: i32 = -1;
+    for (let at: usize = 0; at < size; at++) {
+      if (at >= arrays && at < arraysEnd) continue;
+      if (load<u8>(base + at) != load<u8>(changetype<usize>(fresh) + at)) {
+        differing = <i32>at;
+        break;
+      }
+    }
+    expect(differing).toBe(-1, "the first byte offset where reset() left an old value");
+    expect(load<usize>(base + offsetof<StreamView>("headerNames"))).toBe(names);
   });
 });
