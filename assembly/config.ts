@@ -117,7 +117,7 @@ export class ConfigReader {
       const x = value.asNumber();
       if (x >= min && x <= max) return x;
     }
-    this.wrong(this.prefix + key, numberRange("a number", min, max), value);
+    this.wrong(key, numberRange(min, max), value, "");
     return def;
   }
 
@@ -126,7 +126,7 @@ export class ConfigReader {
     const value = this.take(key);
     if (value == null) return def;
     if (isU32In(value, min, max)) return <u32>value.asNumber();
-    this.wrong(this.prefix + key, integerRange(min, max), value);
+    this.wrong(key, integerRange(min, max, "an integer"), value, "");
     return def;
   }
 
@@ -135,7 +135,7 @@ export class ConfigReader {
     const value = this.take(key);
     if (value == null) return def;
     if (value.kind == JsonKind.Bool) return value.asBool();
-    this.wrong(this.prefix + key, "true or false", value);
+    this.wrong(key, "true or false", value, "");
     return def;
   }
 
@@ -144,7 +144,7 @@ export class ConfigReader {
     const value = this.take(key);
     if (value == null) return def;
     if (value.kind == JsonKind.String) return value.asString();
-    this.wrong(this.prefix + key, "a string", value);
+    this.wrong(key, "a string", value, "");
     return def;
   }
 
@@ -158,7 +158,7 @@ export class ConfigReader {
       if (choices.includes(s)) return s;
       hint = didYouMean(s, choices);
     }
-    this.wrong(this.prefix + key, "one of " + quoteList(choices), value, hint);
+    this.wrong(key, "one of " + quoteList(choices), value, hint);
     return def;
   }
 
@@ -168,7 +168,7 @@ export class ConfigReader {
     if (value == null) return def;
     const path = this.prefix + key;
     if (value.kind != JsonKind.Array) {
-      this.wrong(path, integerRange(min, max, "an array of integers"), value);
+      this.wrongAt(path, integerRange(min, max, "an array of integers"), value);
       return def;
     }
     const items = value.asArray();
@@ -176,7 +176,7 @@ export class ConfigReader {
     for (let i: i32 = 0, n: i32 = items.length; i < n; i++) {
       const item = items[i];
       if (!isU32In(item, min, max)) {
-        this.wrong(indexPath(path, i), integerRange(min, max), item);
+        this.wrongAt(indexPath(path, i), integerRange(min, max, "an integer"), item);
         return def;
       }
       out[i] = <u32>item.asNumber();
@@ -190,7 +190,7 @@ export class ConfigReader {
     if (value == null) return def;
     const path = this.prefix + key;
     if (value.kind != JsonKind.Array) {
-      this.wrong(path, "an array of strings", value);
+      this.wrongAt(path, "an array of strings", value);
       return def;
     }
     const items = value.asArray();
@@ -198,7 +198,7 @@ export class ConfigReader {
     for (let i: i32 = 0, n: i32 = items.length; i < n; i++) {
       const item = items[i];
       if (item.kind != JsonKind.String) {
-        this.wrong(indexPath(path, i), "a string", item);
+        this.wrongAt(indexPath(path, i), "a string", item);
         return def;
       }
       out[i] = item.asString();
@@ -214,7 +214,7 @@ export class ConfigReader {
     if (value != null && value.kind == JsonKind.Object) {
       obj = value.asObject();
     } else {
-      if (value != null) this.wrong(path, "an object", value);
+      if (value != null) this.wrongAt(path, "an object", value);
       obj = new JsonObject();
     }
     return this.child(obj, path + ".");
@@ -227,7 +227,7 @@ export class ConfigReader {
     if (value == null) return out;
     const path = this.prefix + key;
     if (value.kind != JsonKind.Array) {
-      this.wrong(path, "an array of objects", value);
+      this.wrongAt(path, "an array of objects", value);
       return out;
     }
     const items = value.asArray();
@@ -238,7 +238,7 @@ export class ConfigReader {
       if (item.kind == JsonKind.Object) {
         obj = item.asObject();
       } else {
-        this.wrong(itemPath, "an object", item);
+        this.wrongAt(itemPath, "an object", item);
         obj = new JsonObject();
       }
       out.push(this.child(obj, itemPath + "."));
@@ -281,8 +281,14 @@ export class ConfigReader {
     return reader;
   }
 
-  private wrong(path: string, expected: string, got: JsonValue, hint: string = ""): void {
-    this.problem.report("field " + quoteJson(path) + ": expected " + expected + ", got " + quoteValue(got) + hint);
+  /** `field "<prefix><key>": expected ..., got ...<hint>`. */
+  private wrong(key: string, expected: string, got: JsonValue, hint: string): void {
+    this.problem.report("field " + quoteJson(this.prefix + key) + ": expected " + expected + ", got " + quoteValue(got) + hint);
+  }
+
+  /** wrong() for a full path (an array or its element), no hint. */
+  private wrongAt(path: string, expected: string, got: JsonValue): void {
+    this.problem.report("field " + quoteJson(path) + ": expected " + expected + ", got " + quoteValue(got));
   }
 }
 
@@ -292,12 +298,13 @@ function isU32In(value: JsonValue, min: u32, max: u32): bool {
   return x == Math.floor(x) && x >= <f64>min && x <= <f64>max;
 }
 
-function integerRange(min: u32, max: u32, what: string = "an integer"): string {
+function integerRange(min: u32, max: u32, what: string): string {
   return what + " between " + min.toString() + " and " + max.toString();
 }
 
 /** "a number between 0 and 1", "a number of at least 0", "a number of at most 5" or "a number". */
-function numberRange(what: string, min: f64, max: f64): string {
+function numberRange(min: f64, max: f64): string {
+  const what = "a number";
   const hasMin = min != -Infinity;
   const hasMax = max != Infinity;
   if (hasMin && hasMax) return what + " between " + formatJsonNumber(min) + " and " + formatJsonNumber(max);
@@ -310,7 +317,8 @@ function indexPath(path: string, i: i32): string {
   return path + "[" + i.toString() + "]";
 }
 
-function quoteList(items: string[]): string {
+/** `"a", "b", "c"`: each item quoted as JSON, comma-separated (the filters' lists of choices too). */
+export function quoteList(items: string[]): string {
   let out = "";
   for (let i: i32 = 0, n: i32 = items.length; i < n; i++) {
     if (i > 0) out += ", ";
@@ -352,36 +360,33 @@ function didYouMean(word: string, candidates: string[]): string {
 }
 
 /**
- * Optimal string alignment distance (insert, delete, substitute, swap neighbours = 1 each);
- * returns `limit` as soon as the answer is known to be at least `limit`.
+ * Optimal string alignment distance (insert, delete, substitute, swap neighbours = 1 each), capped at `limit`.
+ * One (m+1) x (n+1) table: the length check keeps it small (m < n + limit), and one loop is less code than rolling rows.
  */
 function editDistance(a: string, b: string, limit: i32): i32 {
   const m = a.length;
   const n = b.length;
   if (abs<i32>(m - n) >= limit) return limit;
-  // three rolling rows of the (m+1) x (n+1) table: two rows back is needed for swaps
-  let back2 = new StaticArray<i32>(n + 1);
-  let back1 = new StaticArray<i32>(n + 1);
-  let row = new StaticArray<i32>(n + 1);
-  for (let j: i32 = 0; j <= n; j++) back1[j] = j;
-  for (let i: i32 = 1; i <= m; i++) {
-    row[0] = i;
-    let rowMin = i;
-    const ca = a.charCodeAt(i - 1);
-    for (let j: i32 = 1; j <= n; j++) {
-      const cb = b.charCodeAt(j - 1);
-      let d = min<i32>(min<i32>(back1[j] + 1, row[j - 1] + 1), back1[j - 1] + (ca == cb ? 0 : 1));
-      if (i > 1 && j > 1 && ca == b.charCodeAt(j - 2) && a.charCodeAt(i - 2) == cb) d = min<i32>(d, back2[j - 2] + 1);
-      row[j] = d;
-      if (d < rowMin) rowMin = d;
+  const w = n + 1;
+  const d = new StaticArray<i32>((m + 1) * w);
+  const pa = changetype<usize>(a) - 2; // pa + 2i: the i-th character, counted from 1
+  const pb = changetype<usize>(b) - 2;
+  let k: i32 = 0;
+  for (let i: i32 = 0; i <= m; i++) {
+    for (let j: i32 = 0; j <= n; j++) {
+      let v = i + j; // the first row and column: j or i edits
+      if (i > 0 && j > 0) {
+        const ca = load<u16>(pa + (<usize>i << 1));
+        const cb = load<u16>(pb + (<usize>j << 1));
+        v = min<i32>(min<i32>(unchecked(d[k - w]), unchecked(d[k - 1])) + 1, unchecked(d[k - w - 1]) + i32(ca != cb));
+        if (i > 1 && j > 1 && ca == load<u16>(pb + (<usize>(j - 1) << 1)) && load<u16>(pa + (<usize>(i - 1) << 1)) == cb) {
+          v = min<i32>(v, unchecked(d[k - 2 * w - 2]) + 1);
+        }
+      }
+      unchecked(d[k++] = v);
     }
-    if (rowMin >= limit) return limit;
-    const spare = back2;
-    back2 = back1;
-    back1 = row;
-    row = spare;
   }
-  return min<i32>(back1[n], limit);
+  return min<i32>(unchecked(d[k - 1]), limit);
 }
 
 @inline function isSpace(c: i32): bool {

@@ -1,5 +1,5 @@
 /** outlier-breaker plugin configuration: a pure parser, bytes in, typed config or an error naming the field. */
-import { ConfigReader } from "../../assembly/config";
+import { ConfigReader, quoteList } from "../../assembly/config";
 import { quoteJson } from "../../assembly/json";
 import { formatNumber } from "../../assembly/text";
 import { Destination } from "../common/destination";
@@ -138,7 +138,7 @@ function failOnBits(names: string[], r: ConfigReader): u32 {
   for (let i = 0; i < names.length; i++) {
     const k = FAIL_ON_CLASSES.indexOf(names[i]);
     if (k < 0) {
-      r.fail("failOn[" + i.toString() + "]", "expected one of " + quoteAll(FAIL_ON_CLASSES) + ", got " + quoteJson(names[i]));
+      r.fail("failOn[" + i.toString() + "]", "expected one of " + quoteList(FAIL_ON_CLASSES) + ", got " + quoteJson(names[i]));
       return 0;
     }
     bits |= (<u32>1) << <u32>k;
@@ -166,10 +166,4 @@ function headerName(r: ConfigReader, key: string, def: string, allowEmpty: bool,
     return def;
   }
   return name;
-}
-
-function quoteAll(items: string[]): string {
-  let out = "";
-  for (let i = 0; i < items.length; i++) out += (i > 0 ? ", " : "") + quoteJson(items[i]);
-  return out;
 }

@@ -1,5 +1,5 @@
 /** traffic-split plugin configuration: a pure parser, JSON in, typed config or an error naming the field. */
-import { ConfigReader } from "../../assembly/config";
+import { ConfigReader, quoteList } from "../../assembly/config";
 import { quoteJson } from "../../assembly/json";
 import { asciiLower } from "../../assembly/text";
 import { Destination } from "../common/destination";
@@ -235,7 +235,7 @@ function readCondition(r: ConfigReader, c: TrafficSplitConfig): Condition {
     if (r.has(OP_KEYS[i])) { found = i; count++; }
   }
   if (count != 1) {
-    r.fail(count == 0 ? "exact" : OP_KEYS[found], "expected exactly one of " + quoteOps());
+    r.fail(count == 0 ? "exact" : OP_KEYS[found], "expected exactly one of " + quoteList(OP_KEYS));
     return new Condition(selector, Op.Present, "");
   }
   const op = <Op>found;
@@ -250,12 +250,6 @@ function readCondition(r: ConfigReader, c: TrafficSplitConfig): Condition {
     cond.value = r.string(key, "");
   }
   return cond;
-}
-
-function quoteOps(): string {
-  let s = "";
-  for (let i = 0; i < OP_KEYS.length; i++) s += (i > 0 ? ", " : "") + quoteJson(OP_KEYS[i]);
-  return s;
 }
 
 function readRules(r: ConfigReader, c: TrafficSplitConfig): Rule[] {
