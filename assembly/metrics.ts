@@ -5,6 +5,7 @@
  */
 import { defineMetric, incrementMetric, recordMetric, getMetric } from "./host";
 import { MetricType } from "./abi/types";
+import { mapUnits } from "./text";
 
 /** Longest label value kept; longer ones are cut so a client cannot make huge stat names. */
 // @ts-ignore: decorator
@@ -12,31 +13,19 @@ import { MetricType } from "./abi/types";
 
 /** Makes a label value safe inside a tag-encoded stat name: only [A-Za-z0-9._-:/] (SPIFFE URIs), at most 64 characters. */
 export function sanitizeLabelValue(value: string): string {
-  const n = min(value.length, MAX_LABEL_VALUE_LEN);
-  let clean = true;
-  for (let i = 0; i < n; i++) {
-    if (!isLabelChar(<u32>value.charCodeAt(i))) { clean = false; break; }
-  }
-  if (clean) return n == value.length ? value : value.substring(0, n);
-  let out = "";
-  for (let i = 0; i < n; i++) {
-    const c = <u32>value.charCodeAt(i);
-    out += isLabelChar(c) ? String.fromCharCode(c) : "_";
-  }
-  return out;
-}
-
-@inline function isLabelChar(c: u32): bool {
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x2e || c == 0x5f || c == 0x2d || c == 0x3a || c == 0x2f;
+  return mapUnits(value.length > MAX_LABEL_VALUE_LEN ? value.substring(0, MAX_LABEL_VALUE_LEN) : value, true);
 }
 
 /** Builds a tag-encoded name from parallel label-name and label-value lists (values are sanitized). */
 export function taggedName(labelNames: string[], labelValues: string[], name: string): string {
   let s = "";
-  for (let i = 0; i < labelNames.length; i++) {
-    s += labelNames[i] + "=.=" + sanitizeLabelValue(labelValues[i]) + ";.;";
-  }
+  for (let i = 0; i < labelNames.length; i++) s += labelTag(labelNames[i], labelValues[i]);
   return s + name;
+}
+
+/** One label's part of a tag-encoded name, `k=.=v;.;` (the value sanitized): for a name with a single label. */
+export function labelTag(labelName: string, labelValue: string): string {
+  return labelName + "=.=" + sanitizeLabelValue(labelValue) + ";.;";
 }
 
 /** A monotonically increasing count. */

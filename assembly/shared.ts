@@ -8,7 +8,7 @@
  */
 import { Str, SharedValue, getSharedData, setSharedData, casFor, log } from "./host";
 import { LogLevel } from "./abi/types";
-import { Counter, taggedName } from "./metrics";
+import { Counter, labelTag } from "./metrics";
 import { METRIC_PREFIX } from "./context";
 
 /** Tries of one update: enough for every worker of a large host writing one key at the same instant. */
@@ -64,7 +64,7 @@ export class SharedRecords {
     let c = this.dropped;
     // Defined at the first drop only: the series exists where contention did.
     if (c === null) {
-      c = new Counter(taggedName(["filter"], [this.filter], METRIC_PREFIX + "shared_update_dropped_total"));
+      c = new Counter(labelTag("filter", this.filter) + METRIC_PREFIX + "shared_update_dropped_total");
       this.dropped = c;
     }
     c.inc();

@@ -5,22 +5,33 @@
 
 /** ASCII letters to lower case; other characters as they are. Returns `s` itself when nothing changes. */
 export function asciiLower(s: string): string {
-  const n = s.length;
-  let i = 0;
-  while (i < n) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) break;
-    i++;
+  return mapUnits(s, false);
+}
+
+/** A metric label value's characters: [A-Za-z0-9._-:/] (SPIFFE URIs keep theirs). */
+export function isLabelChar(c: u32): bool {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x2e || c == 0x5f || c == 0x2d || c == 0x3a || c == 0x2f;
+}
+
+/**
+ * `s` with each code unit mapped (label: any non-label character to "_"; else ASCII upper to lower case); `s` itself
+ * when nothing changes. One copy-on-first-change loop for both, so each module carries it once.
+ */
+export function mapUnits(s: string, label: bool): string {
+  let buf: ArrayBuffer | null = null;
+  for (let i: i32 = 0, n: i32 = s.length; i < n; i++) {
+    const c = <u32>s.charCodeAt(i);
+    let d = c;
+    if (label) {
+      if (!isLabelChar(c)) d = 0x5f;
+    } else if (c >= 0x41 && c <= 0x5a) {
+      d = c + 0x20;
+    }
+    if (d == c) continue;
+    if (buf === null) buf = String.UTF16.encode(s);
+    store<u16>(changetype<usize>(buf) + (<usize>i << 1), <u16>d);
   }
-  if (i == n) return s;
-  const buf = String.UTF16.encode(s);
-  const base = changetype<usize>(buf);
-  for (; i < n; i++) {
-    const at = base + (<usize>i << 1);
-    const c = load<u16>(at);
-    if (c >= 0x41 && c <= 0x5a) store<u16>(at, c + 0x20);
-  }
-  return String.UTF16.decode(buf);
+  return buf === null ? s : String.UTF16.decode(buf);
 }
 
 /** A UTF-16 code unit as four upper-case hex digits (`00E9`). */
