@@ -1,5 +1,6 @@
 import { ConfigReader, MAX_CONFIG_BYTES } from "../config";
 import { formatJsonNumber, parseJson } from "../json";
+import { allIn, inSet, LABEL_LO, LABEL_HI, NAME_LO, NAME_DOT_LO, NAME_HI, TOKEN_LO, TOKEN_HI } from "../text";
 
 const NAME = "retry-budget";
 
@@ -368,6 +369,13 @@ describe("ConfigReader.done", () => {
       ["retryRatioo", ' (did you mean "retryRatio"?)'],
       ["ratio", ""],
       ["x", ""],
+      ["retryRat", ' (did you mean "retryRatio"?)'],
+      ["retryR", ""],
+      ["windowSecodns", ' (did you mean "windowSeconds"?)'],
+      ["rteryRatio", ' (did you mean "retryRatio"?)'],
+      ["RETRYRATIO", ' (did you mean "retryRatio"?)'],
+      ["headres", ' (did you mean "headers"?)'],
+      ["haeders", ' (did you mean "headers"?)'],
     ];
     for (let i: i32 = 0; i < cases.length; i++) {
       const key = cases[i][0];
@@ -540,5 +548,40 @@ describe("ConfigReader for a whole filter", () => {
     expect(rules[0].string("name", "")).toBe("a");
     r.done();
     expect(r.error).toBeNull();
+  });
+});
+
+describe("ASCII sets (text.ts inSet/allIn) used by the name checks", () => {
+  it("hold exactly the characters the name rules list, for every UTF-16 code unit", () => {
+    let mismatches: i32 = 0;
+    let first = "";
+    for (let c: u32 = 0; c <= 0xffff; c++) {
+      const lower = c >= 0x61 && c <= 0x7a;
+      const upper = c >= 0x41 && c <= 0x5a;
+      const digit = c >= 0x30 && c <= 0x39;
+      const dashUnderscore = c == 0x2d || c == 0x5f;
+      const punct = c == 0x21 || c == 0x23 || c == 0x24 || c == 0x25 || c == 0x26 || c == 0x27 || c == 0x2a || c == 0x2b ||
+        c == 0x5e || c == 0x60 || c == 0x7c || c == 0x7e;
+      const ok = inSet(c, LABEL_LO, LABEL_HI) == (lower || upper || digit || dashUnderscore || c == 0x2e || c == 0x3a || c == 0x2f) &&
+        inSet(c, NAME_LO, NAME_HI) == (lower || digit || dashUnderscore) &&
+        inSet(c, NAME_DOT_LO, NAME_HI) == (lower || digit || dashUnderscore || c == 0x2e) &&
+        inSet(c, NAME_DOT_LO, LABEL_HI) == (lower || upper || digit || dashUnderscore || c == 0x2e) &&
+        inSet(c, TOKEN_LO, TOKEN_HI) == (lower || digit || dashUnderscore || c == 0x2e || punct);
+      if (!ok) {
+        if (mismatches == 0) first = c.toString();
+        mismatches++;
+      }
+    }
+    expect(mismatches).toBe(0, "first mismatch at code unit " + first);
+  });
+
+  it("checks every code unit of a string, and passes the empty string", () => {
+    expect(allIn("", NAME_LO, NAME_HI)).toBe(true);
+    expect(allIn("x-breaker_state", NAME_LO, NAME_HI)).toBe(true);
+    expect(allIn("x-breaker.state", NAME_LO, NAME_HI)).toBe(false);
+    expect(allIn("x-breaker.state", NAME_DOT_LO, NAME_HI)).toBe(true);
+    expect(allIn("x-Breaker", NAME_DOT_LO, NAME_HI)).toBe(false);
+    expect(allIn("abc\u00e9", TOKEN_LO, TOKEN_HI)).toBe(false);
+    expect(allIn("a\u0100", TOKEN_LO, TOKEN_HI)).toBe(false); // 0x100: bit 0 of neither word
   });
 });

@@ -1,7 +1,7 @@
 /** deadline plugin configuration: a pure parser, bytes in, typed config or an error naming the field. */
 import { ConfigReader } from "../../assembly/config";
 import { Destination } from "../common/destination";
-import { asciiLower } from "../../assembly/text";
+import { asciiLower, allIn, NAME_LO, NAME_DOT_LO, NAME_HI } from "../../assembly/text";
 
 export const FILTER_NAME = "deadline";
 
@@ -171,11 +171,5 @@ function checkMargin(r: ConfigReader, c: DeadlineConfig): void {
 
 /** 1 to maxLen of a-z 0-9 - _ (and `.` when allowDot): a header name (no pseudo-headers) or a table name. */
 function isName(s: string, maxLen: i32, allowDot: bool): bool {
-  if (s.length == 0 || s.length > maxLen) return false;
-  for (let i: i32 = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    const ok = (ch >= 0x61 && ch <= 0x7a) || (ch >= 0x30 && ch <= 0x39) || ch == 0x2d || ch == 0x5f || (allowDot && ch == 0x2e);
-    if (!ok) return false;
-  }
-  return true;
+  return s.length != 0 && s.length <= maxLen && allIn(s, allowDot ? NAME_DOT_LO : NAME_LO, NAME_HI);
 }

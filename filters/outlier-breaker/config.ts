@@ -1,7 +1,7 @@
 /** outlier-breaker plugin configuration: a pure parser, bytes in, typed config or an error naming the field. */
 import { ConfigReader, quoteList } from "../../assembly/config";
 import { quoteJson } from "../../assembly/json";
-import { formatNumber } from "../../assembly/text";
+import { formatNumber, allIn, NAME_DOT_LO, NAME_HI } from "../../assembly/text";
 import { Destination } from "../common/destination";
 
 export const FILTER_NAME = "outlier-breaker";
@@ -153,13 +153,9 @@ function headerName(r: ConfigReader, key: string, def: string, allowEmpty: bool,
     if (!allowEmpty) r.fail(key, "must not be empty");
     return name;
   }
-  for (let i = 0; i < name.length; i++) {
-    const ch = name.charCodeAt(i);
-    const ok = (ch >= 0x61 && ch <= 0x7a) || (ch >= 0x30 && ch <= 0x39) || ch == 0x2d || ch == 0x5f || ch == 0x2e;
-    if (!ok) {
-      r.fail(key, "expected a lower-case header name ([a-z0-9._-]), got " + quoteJson(name));
-      return def;
-    }
+  if (!allIn(name, NAME_DOT_LO, NAME_HI)) {
+    r.fail(key, "expected a lower-case header name ([a-z0-9._-]), got " + quoteJson(name));
+    return def;
   }
   if (reserved.includes(name) || name.startsWith("x-envoy-")) {
     r.fail(key, "must not be a header " + why + ", got " + quoteJson(name));

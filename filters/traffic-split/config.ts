@@ -1,7 +1,7 @@
 /** traffic-split plugin configuration: a pure parser, JSON in, typed config or an error naming the field. */
 import { ConfigReader, quoteList } from "../../assembly/config";
 import { quoteJson } from "../../assembly/json";
-import { asciiLower } from "../../assembly/text";
+import { asciiLower, allIn, TOKEN_LO, TOKEN_HI, NAME_DOT_LO, LABEL_HI } from "../../assembly/text";
 import { Destination } from "../common/destination";
 
 export const FILTER_NAME = "traffic-split";
@@ -321,24 +321,10 @@ function checkTiming(r: ConfigReader, c: TrafficSplitConfig): void {
 
 /** A lowercase HTTP header name made of token characters (no pseudo-headers). */
 function isHeaderName(s: string): bool {
-  if (s.length == 0 || s.length > 128) return false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    const ok = (ch >= 0x61 && ch <= 0x7a) || (ch >= 0x30 && ch <= 0x39) || ch == 0x2d || ch == 0x5f || ch == 0x2e ||
-      ch == 0x21 || ch == 0x23 || ch == 0x24 || ch == 0x25 || ch == 0x26 || ch == 0x27 || ch == 0x2a || ch == 0x2b ||
-      ch == 0x5e || ch == 0x60 || ch == 0x7c || ch == 0x7e;
-    if (!ok) return false;
-  }
-  return true;
+  return s.length != 0 && s.length <= 128 && allIn(s, TOKEN_LO, TOKEN_HI);
 }
 
 /** Subset names end up in a header value and a metric label: keep them to [A-Za-z0-9._-]. */
 function isLabelName(s: string): bool {
-  if (s.length == 0 || s.length > MAX_NAME_LEN) return false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    const ok = (ch >= 0x61 && ch <= 0x7a) || (ch >= 0x41 && ch <= 0x5a) || (ch >= 0x30 && ch <= 0x39) || ch == 0x2e || ch == 0x5f || ch == 0x2d;
-    if (!ok) return false;
-  }
-  return true;
+  return s.length != 0 && s.length <= MAX_NAME_LEN && allIn(s, NAME_DOT_LO, LABEL_HI);
 }
