@@ -27,6 +27,13 @@ export abstract class Stage {
   clockAtCompletion(): bool { return this.usesClock(); }
   /** True when onComplete always reads `request.duration` (view.requestDurationNs): completion time then costs no call. */
   readsDuration(): bool { return false; }
+
+  private unused: StageStream | null = null;
+  /** A stream of this stage that serves no request (made once): what renewFrom copies a used stream's fields from. */
+  unusedStream(view: StreamView): StageStream | null {
+    if (this.unused === null) this.unused = this.newStream(view);
+    return this.unused;
+  }
 }
 
 /** One filter's per-request part. */
@@ -45,6 +52,22 @@ export abstract class StageStream {
   onComplete(view: StreamView, nowMs: i64): void {}
   /** The stream is gone; in a cluster's upstream filter chain this comes without onComplete (Envoy logs no upstream filter). */
   onDone(view: StreamView): void {}
+  /**
+   * Makes this stream what its stage's newStream would make, for the next request of a pooled context; false when it
+   * cannot (the stage then makes a new one). See renewFrom.
+   */
+  renew(view: StreamView): bool { return false; }
+}
+
+/**
+ * Renews a stream by copying every field from `unused`, a stream of the same stage that never served a request. Only
+ * for stream classes whose fields hold values, strings, or objects that belong to the stage (a destination's record):
+ * an object made per stream would be shared by every renewed stream.
+ */
+export function renewFrom<T>(stream: T, unused: StageStream | null): bool {
+  if (!(unused instanceof T)) return false;
+  memory.copy(changetype<usize>(stream), changetype<usize>(unused), offsetof<T>());
+  return true;
 }
 
 /** Makes the stages of a root context from its configuration; sets `error` (naming the field) on bad config. */
@@ -63,6 +86,8 @@ export class StagedHttpContext extends HttpContext {
   /** The streams of the stages that act on this request, in order: the first `count` slots (one allocation, sized once). */
   private readonly active: StaticArray<StageStream | null>;
   private count: i32 = 0;
+  /** How many streams the stages made for this context (count may end lower: a stage replied locally). */
+  private made: i32 = 0;
   private readonly stagedRoot: StagedRoot;
   /** The clock on request headers (ms), 0 when not read. */
   private startMs: i64 = 0;
@@ -99,15 +124,24 @@ export class StagedHttpContext extends HttpContext {
     }
     this.clocked = clocked;
     this.count = n;
+    this.made = n;
   }
 
-  /** Takes stream `id`: a context from the root's pool starts over with its view and stage list (nothing allocated). */
+  /** Takes stream `id`: a context from the root's pool starts over with its view, stage list and streams renewed. */
   restart(id: u32): void {
     this.id = id;
     this.nextFree = null;
     this.view.reset(id);
     this.startMs = 0;
-    this.begin();
+    const active = this.active;
+    const made = this.made;
+    for (let i = 0; i < made; i++) {
+      if (!stageAt(active, i).renew(this.view)) {
+        this.begin();
+        return;
+      }
+    }
+    this.count = made;
   }
 
   recycle(): void {

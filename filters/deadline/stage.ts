@@ -13,7 +13,7 @@
  * `:path` / the destination only when default rules need them. The per-request series (budgets, lookups, records,
  * occupancy) are summed per worker and handed to Envoy on the housekeeping tick (at most a second late); rare events
  * (rejections, clamps, malformed values, full keys) at once. */
-import { Stage, StageStream } from "../../assembly/stage";
+import { Stage, StageStream, renewFrom } from "../../assembly/stage";
 import { StreamView, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
 import { BatchedCounter, Counter, taggedName } from "../../assembly/metrics";
 import { Str, HeaderPair, SharedValue, getSharedData, nowMs as hostNowMs, LogLevel, GrpcStatus, MetricType } from "../../assembly/host";
@@ -199,6 +199,9 @@ class DeadlineStream extends StageStream {
   private recordedDeadline: i64 = NONE;
 
   constructor(readonly stage: DeadlineStage) { super(); }
+
+  /** Every field is a value, a string or the stage's own object: copied from a stream that never served a request. */
+  renew(view: StreamView): bool { return renewFrom<DeadlineStream>(this, this.stage.unusedStream(view)); }
 
   onRequest(view: StreamView, now: i64): bool {
     const stage = this.stage;

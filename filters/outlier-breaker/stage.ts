@@ -20,7 +20,7 @@
  * or moved its state. Open: the metric read, one record read, the local reply. Half-open: the metric read, the record
  * read, a CAS write for each probe slot taken and given back.
  */
-import { Stage, StageStream } from "../../assembly/stage";
+import { Stage, StageStream, renewFrom } from "../../assembly/stage";
 import { StreamView, P_RESPONSE_FLAGS } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { SharedDirectory } from "../common/directory";
@@ -433,6 +433,9 @@ class OutlierBreakerStream extends StageStream {
   private finished: bool = false;
 
   constructor(readonly stage: OutlierBreakerStage) { super(); }
+
+  /** Every field is a value, a string or the stage's own object: copied from a stream that never served a request. */
+  renew(view: StreamView): bool { return renewFrom<OutlierBreakerStream>(this, this.stage.unusedStream(view)); }
 
   onRequest(view: StreamView, nowMs: i64): bool {
     const stage = this.stage;

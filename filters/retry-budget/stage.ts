@@ -9,7 +9,7 @@
  * the other workers' counts back. When a grant's expected retries reach SHARED_RESERVATION_MIN (a failing destination) the
  * grant itself is a CAS on shared data, so the workers cannot both spend the same retries.
  */
-import { Stage, StageStream } from "../../assembly/stage";
+import { Stage, StageStream, renewFrom } from "../../assembly/stage";
 import { StreamView } from "../../assembly/stream";
 import { Counter, Gauge, taggedName } from "../../assembly/metrics";
 import { SharedDirectory } from "../common/directory";
@@ -293,6 +293,9 @@ class RetryBudgetStream extends StageStream {
   private epoch: i64 = 0;
 
   constructor(readonly stage: RetryBudgetStage) { super(); }
+
+  /** Every field is a value, a string or the stage's own object: copied from a stream that never served a request. */
+  renew(view: StreamView): bool { return renewFrom<RetryBudgetStream>(this, this.stage.unusedStream(view)); }
 
   onRequest(view: StreamView, nowMs: i64): bool {
     const stage = this.stage;

@@ -10,7 +10,7 @@
  * and two more histogram records. Series are defined once per VM on first use; for a destination or identity this VM
  * has not seen, xds.cluster_name (was it routed?) and the label registry in shared data.
  */
-import { Stage, StageStream } from "../../assembly/stage";
+import { Stage, StageStream, renewFrom } from "../../assembly/stage";
 import {
   StreamView, H_CONTENT_TYPE, P_DOWNSTREAM_PEER_URI_SAN, P_DOWNSTREAM_LOCAL_URI_SAN, P_UPSTREAM_PEER_URI_SAN,
   P_UPSTREAM_LOCAL_URI_SAN, P_REQUEST_TOTAL_SIZE, P_RESPONSE_TOTAL_SIZE, P_GRPC_STATUS,
@@ -233,6 +233,9 @@ class ServiceMetricsStream extends StageStream {
   private grpc: bool = false;
 
   constructor(readonly stage: ServiceMetricsStage) { super(); }
+
+  /** Every field is a value, a string or the stage's own object: copied from a stream that never served a request. */
+  renew(view: StreamView): bool { return renewFrom<ServiceMetricsStream>(this, this.stage.unusedStream(view)); }
 
   onRequest(view: StreamView, nowMs: i64): bool {
     // The cluster is read at completion: a later stage may re-route the request (traffic-split), and only once the

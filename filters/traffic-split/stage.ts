@@ -10,7 +10,7 @@
  * added to the host's counters on the tick. Per tick and VM: one shared-data get, and one set when there was traffic or a decision;
  * one more get when a gauge would change (or, in a replaced configuration, on each tick).
  */
-import { Stage, StageStream } from "../../assembly/stage";
+import { Stage, StageStream, renewFrom } from "../../assembly/stage";
 import { ConfigReader } from "../../assembly/config";
 import { StreamView } from "../../assembly/stream";
 import { isNeutral, isUpstreamFailure, outcomeOf } from "../common/outcome";
@@ -252,6 +252,9 @@ class TrafficSplitStream extends StageStream {
   private subset: i32 = -1;
 
   constructor(readonly stage: TrafficSplitStage) { super(); }
+
+  /** Every field is a value, a string or the stage's own object: copied from a stream that never served a request. */
+  renew(view: StreamView): bool { return renewFrom<TrafficSplitStream>(this, this.stage.unusedStream(view)); }
 
   onRequest(view: StreamView, nowMs: i64): bool {
     const stage = this.stage;
