@@ -338,6 +338,10 @@ for (const mode of await envoyModes()) {
       });
 
       test("Without a client value, perTryTimeoutMs is set on every request", async () => {
+        // The last test's two trusted-slow requests hold reservations until their completions reach the shared window
+        // (a give-back under one retry waits for the worker's tick, which also publishes the request count): on a busy
+        // machine this request could otherwise arrive first and find the budget still reserved.
+        await envoy.waitForSeries("resilience_retry_budget_requests_total", { destination_service: "trusted-slow" }, 2);
         scenarios.set("per-try.test", 0, { latencyMs: 150 });
         const r = await send("per-try.test", "trusted-slow");
         assert.equal(r.status, 504);

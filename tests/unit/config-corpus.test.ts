@@ -41,17 +41,24 @@ for (const module of MODULES) {
 
 test("a 1 MiB configuration of escapes is refused at once, and 256 KiB of escapes parses in milliseconds", () => {
   const wasm = compileModule("build/retry-budget.wasm");
+  // The best of three runs: a busy machine slows a run now and then, never all three the same way.
   const timed = (bytes: number): [number, string] => {
     const text = `{"x": "${"\\n".repeat((bytes - 9) / 2)}"}`;
-    const t0 = performance.now();
-    const lines = refusal(wasm, "retry-budget", text)!;
-    return [performance.now() - t0, lines[0]];
+    let best = Infinity;
+    let line = "";
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      line = refusal(wasm, "retry-budget", text)![0]!;
+      best = Math.min(best, performance.now() - t0);
+    }
+    return [best, line];
   };
   const [big, bigLine] = timed(1 << 20);
   assert.match(bigLine, /configuration is 1048575 bytes, more than the cap of 262144 bytes/);
   const [quarter, quarterLine] = timed(MAX_CONFIG_BYTES - 1);
   assert.equal(quarterLine, 'retry-budget: unknown field "x"');
-  // The quadratic decoder took ~1,500 ms here for 256 KiB of escapes; the linear one ~10 ms.
-  assert.ok(quarter < 300, `256 KiB: ${quarter.toFixed(0)} ms`);
+  // The quadratic decoder took ~1,500 ms here for 256 KiB of escapes; the linear one ~10 ms (one run under a load
+  // average of 6 took 1.3 s, hence the best of three and a bound the quadratic one still misses by 2x).
+  assert.ok(quarter < 750, `256 KiB: ${quarter.toFixed(0)} ms`);
   assert.ok(big < 1000, `1 MiB: ${big.toFixed(0)} ms`);
 });
