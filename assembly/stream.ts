@@ -12,6 +12,7 @@ import { RecordUpdate, SharedRecords } from "./shared";
 
 export const H_AUTHORITY = new Str(":authority");
 export const H_PATH = new Str(":path");
+const H_STATUS = new Str(":status");
 export const H_METHOD = new Str(":method");
 export const H_CONTENT_TYPE = new Str("content-type");
 export const H_REQUEST_ID = new Str("x-request-id");
@@ -294,7 +295,7 @@ export class StreamView {
     if (this.callerBudgetMs > 0 || this.callerBudgetRead) return this.callerBudgetMs;
     this.callerBudgetRead = true;
     const v = getPropertyString(P_CALLER_BUDGET);
-    if (v !== null) this.callerBudgetMs = parseMs(v);
+    if (v !== null) this.callerBudgetMs = parseDigits(v);
     return this.callerBudgetMs;
   }
 
@@ -375,6 +376,15 @@ export class StreamView {
     this.clusterRead = false;
   }
 
+  /**
+   * The response's `:status` as a number, 0 when absent or not digits: on response headers, before `response.code` is
+   * set (one header read per call; Envoy only forwards a valid 3-digit status).
+   */
+  responseStatus(): i64 {
+    const status = getHeader(MapType.HttpResponseHeaders, H_STATUS);
+    return status !== null ? parseDigits(status) : 0;
+  }
+
   /** Final response code (0 when no response was produced, e.g. the client went away). */
   responseCode(): i64 {
     if (this.code == UNREAD) this.code = getPropertyI64(P_RESPONSE_CODE, 0);
@@ -436,8 +446,8 @@ export class StreamView {
   }
 }
 
-/** A published budget back to ms: decimal digits only (at most 12), else 0. */
-function parseMs(v: string): i64 {
+/** Decimal digits only (at most 12) as a number, else 0: a published budget in ms, a :status. */
+function parseDigits(v: string): i64 {
   if (v.length == 0 || v.length > 12) return 0;
   let n: i64 = 0;
   for (let i = 0; i < v.length; i++) {

@@ -22,12 +22,12 @@
  */
 import { Stage, StageStream, renewFrom } from "../../assembly/stage";
 import { StreamView, P_RESPONSE_FLAGS } from "../../assembly/stream";
-import { Counter, Gauge, taggedName } from "../../assembly/metrics";
+import { Counter, Gauge, labelTag } from "../../assembly/metrics";
 import { SharedDirectory } from "../common/directory";
 import { Cause, classify as classifyCause, isNeutral, outcomeOf } from "../common/outcome";
 import {
-  Str, HeaderPair, SharedValue, getHeader, getPropertyI64, getSharedData, randomF64, nowMs as hostNowMs,
-  defineMetric, getMetric, incrementMetric, LogLevel, MapType, MetricType,
+  Str, HeaderPair, SharedValue, getPropertyI64, getSharedData, randomF64, nowMs as hostNowMs,
+  defineMetric, getMetric, incrementMetric, LogLevel, MetricType,
 } from "../../assembly/host";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
 import { StageLog } from "../../assembly/log";
@@ -45,7 +45,6 @@ import {
 
 const KEY_PREFIX = "resilience." + FILTER_NAME + ".";
 const H_RETRY_AFTER = "retry-after";
-const H_STATUS = new Str(":status");
 const DETAILS: string[] = ["", "outlier_breaker_open", "outlier_breaker_half_open"];
 const BODY: string[] = ["", "upstream circuit open\n", "upstream circuit half-open, no probe slot free\n"];
 /** The breaker every destination beyond maxBreakers shares: still guarded, never unguarded. */
@@ -89,8 +88,8 @@ class Breaker {
 /** `destination_service=.=<name>;.;[state=.=<s>;.;]resilience_outlier_breaker_<what>`. */
 function series(destination: string, state: string, what: string): string {
   const metric = METRIC_PREFIX + "outlier_breaker_" + what;
-  if (state.length == 0) return taggedName(["destination_service"], [destination], metric);
-  return taggedName(["destination_service", "state"], [destination, state], metric);
+  const tag = labelTag("destination_service", destination);
+  return state.length == 0 ? tag + metric : tag + labelTag("state", state) + metric;
 }
 
 /** An admission decided on the record as read: a half-open transition or a probe slot is written back (CAS). */
@@ -497,8 +496,7 @@ class OutlierBreakerStream extends StageStream {
       return;
     }
     // Upstream chain: this is the host's answer (response.code is not set yet here, :status is).
-    const status = getHeader(MapType.HttpResponseHeaders, H_STATUS);
-    const code = status !== null ? <i64>I32.parseInt(status) : 0;
+    const code = view.responseStatus();
     this.finish(verdict(classifyCause(code, 0, 1, -1, 0), code, this.stage.config), nowMs);
   }
 
@@ -535,8 +533,7 @@ class OutlierBreakerStream extends StageStream {
    * are read here, not through the view: they may still grow (DC, UR) before the other stages' completion.
    */
   private decideProbe(view: StreamView, nowMs: i64): void {
-    const status = getHeader(MapType.HttpResponseHeaders, H_STATUS);
-    const code = status !== null ? <i64>I32.parseInt(status) : 0;
+    const code = view.responseStatus();
     const cause = classifyCause(code, getPropertyI64(P_RESPONSE_FLAGS, 0), view.attemptCount(), this.elapsedMs * 1_000_000, view.callerBudget());
     this.finish(verdict(cause, code, this.stage.config), nowMs);
   }
