@@ -4,7 +4,7 @@
  */
 import { FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, LogLevel } from "./abi/types";
 import { log, logEnabled, refreshLogLevel, setTickPeriodMs } from "./host";
-import { Gauge, taggedName, flushBatched } from "./metrics";
+import { Gauge, labelTag, flushBatched } from "./metrics";
 import { BUNDLE_VERSION } from "./version";
 
 // Whether this VM has said which bundle it runs (once per VM, at the first configure).
@@ -39,7 +39,7 @@ export class RootContext {
       log(LogLevel.Info, "resilience filters " + BUNDLE_VERSION + " (proxy-wasm ABI 0.2.1): starting " + this.name);
     }
     if (this.memoryGauge === null) {
-      this.memoryGauge = new Gauge(taggedName(["filter"], [this.name], METRIC_PREFIX + "wasm_memory_bytes"));
+      this.memoryGauge = new Gauge(labelTag("filter", this.name) + METRIC_PREFIX + "wasm_memory_bytes");
     }
     this.recordMemory();
     if (this.tickPeriodMs == 0) this.setTickPeriod(HOUSEKEEPING_PERIOD_MS);

@@ -15,7 +15,7 @@
  * (rejections, clamps, malformed values, full keys) at once. */
 import { Stage, StageStream, renewFrom } from "../../assembly/stage";
 import { StreamView, H_CONTENT_TYPE, H_PATH, H_REQUEST_ID } from "../../assembly/stream";
-import { BatchedCounter, Counter, taggedName } from "../../assembly/metrics";
+import { BatchedCounter, Counter, labelTag } from "../../assembly/metrics";
 import { Str, HeaderPair, SharedValue, getSharedData, nowMs as hostNowMs, LogLevel, GrpcStatus, MetricType } from "../../assembly/host";
 import { StageLog } from "../../assembly/log";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
@@ -69,8 +69,8 @@ const NO_HEADERS = new Array<HeaderPair>();
 const LOG = new StageLog(FILTER_NAME);
 
 function series(reporter: string, source: string, name: string): string {
-  if (source.length == 0) return taggedName(["reporter"], [reporter], METRIC_PREFIX + FILTER_NAME + "_" + name);
-  return taggedName(["reporter", "budget_source"], [reporter, source], METRIC_PREFIX + FILTER_NAME + "_" + name);
+  const tag = labelTag("reporter", reporter);
+  return (source.length == 0 ? tag : tag + labelTag("budget_source", source)) + METRIC_PREFIX + FILTER_NAME + "_" + name;
 }
 
 export class DeadlineStage extends Stage {

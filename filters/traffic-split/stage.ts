@@ -15,7 +15,7 @@ import { ConfigReader } from "../../assembly/config";
 import { StreamView } from "../../assembly/stream";
 import { isNeutral, isUpstreamFailure, outcomeOf } from "../common/outcome";
 import { normalizeName } from "../common/destination";
-import { Counter, Gauge, taggedName } from "../../assembly/metrics";
+import { Counter, Gauge, labelTag } from "../../assembly/metrics";
 import { Str, SharedValue, getSharedData, setSharedData, nowMs, randomU64, LogLevel } from "../../assembly/host";
 import { StageLog } from "../../assembly/log";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
@@ -113,11 +113,12 @@ export class TrafficSplitStage extends Stage {
     for (let i = 0; i < n; i++) {
       const name = config.subsets[i].name;
       this.names.push(name);
-      this.routed.push(new Counter(taggedName(["subset"], [name], PREFIX + "requests_total")));
-      this.failed.push(new Counter(taggedName(["subset"], [name], PREFIX + "failures_total")));
-      this.rollbacks.push(new Counter(taggedName(["subset"], [name], PREFIX + "rollbacks_total")));
-      this.weightGauges.push(new Gauge(taggedName(["subset"], [name], PREFIX + "weight_percent")));
-      this.rolledBackGauges.push(new Gauge(taggedName(["subset"], [name], PREFIX + "rolled_back")));
+      const tag = labelTag("subset", name);
+      this.routed.push(new Counter(tag + PREFIX + "requests_total"));
+      this.failed.push(new Counter(tag + PREFIX + "failures_total"));
+      this.rollbacks.push(new Counter(tag + PREFIX + "rollbacks_total"));
+      this.weightGauges.push(new Gauge(tag + PREFIX + "weight_percent"));
+      this.rolledBackGauges.push(new Gauge(tag + PREFIX + "rolled_back"));
       this.published[i] = -1;
     }
     // The newest configuration publishes: a replaced one keeps running while its listener drains (and on the main
