@@ -9,6 +9,7 @@ import {
   sendLocalResponse, HeaderPair, setProperty, getSharedData, SharedValue,
 } from "./host";
 import { RecordUpdate, SharedRecords } from "./shared";
+import { splitOn } from "./text";
 
 export const H_AUTHORITY = new Str(":authority");
 export const H_PATH = new Str(":path");
@@ -99,7 +100,7 @@ function loadSharedRouteMemo(): bool {
   const v = getSharedData(ROUTE_MEMO_KEY);
   if (v === null || v.cas == routeMemoCas) return false;
   routeMemoCas = v.cas;
-  const entries = String.UTF8.decode(v.data).split(MEMO_ENTRY);
+  const entries = splitOn(String.UTF8.decode(v.data), MEMO_ENTRY);
   for (let i = 0; i < entries.length; i++) {
     const e = unchecked(entries[i]);
     const sep = e.indexOf(MEMO_FIELD);
@@ -115,7 +116,7 @@ class RouteMemoAppend extends RecordUpdate {
 
   apply(v: SharedValue | null): ArrayBuffer | null {
     const cur = v !== null ? String.UTF8.decode(v.data) : "";
-    if (cur.split(MEMO_ENTRY).length > ROUTE_MEMO_CAP) return null;
+    if (splitOn(cur, MEMO_ENTRY).length > ROUTE_MEMO_CAP) return null;
     if ((MEMO_ENTRY + cur).includes(MEMO_ENTRY + this.key + MEMO_FIELD)) return null; // another worker taught it already
     return String.UTF8.encode(cur.length > 0 ? cur + MEMO_ENTRY + this.entry : this.entry);
   }

@@ -150,3 +150,16 @@ function zeros(count: i32): string {
   for (let i: i32 = 0; i < count; i++) s += "0";
   return s;
 }
+
+/** `s` cut at every `sep` (one character or more), as String#split does for a non-empty separator; written here so that
+ *  the modules do not carry the library's general split. */
+export function splitOn(s: string, sep: string): string[] {
+  const out = new Array<string>();
+  let from = 0;
+  for (let at = s.indexOf(sep); at >= 0; at = s.indexOf(sep, from)) {
+    out.push(s.substring(from, at));
+    from = at + sep.length;
+  }
+  out.push(s.substring(from));
+  return out;
+}

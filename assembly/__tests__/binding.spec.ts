@@ -1,6 +1,7 @@
 import { serializePairs, deserializePairs, HeaderPair } from "../host";
 import { sanitizeLabelValue, taggedName } from "../metrics";
 import { stripPort, StreamView } from "../stream";
+import { splitOn } from "../text";
 
 describe("header pair serialization", () => {
   it("lays out count, sizes, then NUL-terminated keys and values", () => {
@@ -106,5 +107,20 @@ describe("a pooled stream view", () => {
     }
     expect(differing).toBe(-1, "the first byte offset where reset() left an old value");
     expect(load<usize>(base + offsetof<StreamView>("headerNames"))).toBe(names);
+  });
+});
+
+describe("splitOn", () => {
+  it("cuts as String#split does for a non-empty separator", () => {
+    const cases = ["", "a", "a,b", ",a,,b,", ",,", "5xx,reset , connect-failure"];
+    for (let i = 0; i < cases.length; i++) {
+      const want = cases[i].split(",");
+      const got = splitOn(cases[i], ",");
+      expect(got.length).toBe(want.length, cases[i]);
+      for (let j = 0; j < want.length; j++) expect(got[j]).toBe(want[j], cases[i]);
+    }
+    const multi = splitOn("a\x1e\x1eb\x1e", "\x1e\x1e");
+    expect(multi.length).toBe(2);
+    expect(multi[1]).toBe("b\x1e");
   });
 });

@@ -7,13 +7,14 @@
  */
 import { Str, SharedValue, log, LogLevel } from "../../assembly/host";
 import { RecordUpdate, SharedRecords, Update } from "../../assembly/shared";
+import { splitOn } from "../../assembly/text";
 
 /** The directory's value: host-free. */
 export class Directory {
   names: string[];
 
   constructor(encoded: string) {
-    this.names = encoded.length == 0 ? [] : encoded.split("\n");
+    this.names = encoded.length == 0 ? [] : splitOn(encoded, "\n");
   }
 
   /** The slot of `name`, or -1. */
@@ -70,7 +71,7 @@ export class SharedDirectory {
     this.key = new Str(key);
     this.admission = new Admission(cap);
     // Keys read "resilience.<filter>.<what>": the filter an exhausted admission is counted for.
-    const parts = key.split(".");
+    const parts = splitOn(key, ".");
     this.records = new SharedRecords(parts.length > 1 ? parts[1] : key);
   }
 

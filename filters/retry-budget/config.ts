@@ -2,6 +2,7 @@
 import { ConfigReader } from "../../assembly/config";
 import { Destination } from "../common/destination";
 import { quoteJson } from "../../assembly/json";
+import { splitOn } from "../../assembly/text";
 
 export const FILTER_NAME = "retry-budget";
 
@@ -77,7 +78,7 @@ function checkContradictions(r: ConfigReader, c: RetryBudgetConfig): void {
 /** The first comma-separated condition of `retryOn` the router does not know, or null when all are known. */
 export function unknownCondition(retryOn: string): string | null {
   if (retryOn.length == 0) return null;
-  const parts = retryOn.split(",");
+  const parts = splitOn(retryOn, ",");
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i].trim();
     if (!RETRY_ON_CONDITIONS.includes(p)) return p;
