@@ -157,7 +157,7 @@ let lastKeyWrites: string = "";
 let lastKey: string = "";
 
 function memoKey(cluster: string, writes: string): string {
-  if (cluster == lastKeyCluster && writes == lastKeyWrites && lastKey.length > 0) return lastKey;
+  if (cluster == lastKeyCluster && writes == lastKeyWrites) return lastKey;
   const key = cluster + writes;
   lastKeyCluster = cluster;
   lastKeyWrites = writes;
